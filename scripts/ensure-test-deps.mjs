@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// Makes sure the programs the test suite starts are installed (DESIGN §11). As root with apt-get
+// available it installs what is missing; otherwise it prints the exact command and fails, so a
+// test run never silently skips a real server.
+import { execFileSync, spawnSync } from 'node:child_process';
+
+/** program on PATH → Debian package that provides it. Grows as tests start more real servers. */
+const REQUIRED = [];
+
+const missing = REQUIRED.filter(({ bin }) => spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0);
+if (missing.length === 0) process.exit(0);
+
+const packages = [...new Set(missing.map((m) => m.pkg))];
+const command = `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${packages.join(' ')}`;
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const hasApt = spawnSync('sh', ['-c', 'command -v apt-get']).status === 0;
+if (!isRoot || !hasApt) {
+  process.stderr.write(
+    `The tests need ${missing.map((m) => m.bin).join(', ')}. Install them with:\n  sudo sh -c '${command}'\n`,
+  );
+  process.exit(1);
+}
+process.stdout.write(`installing test dependencies: ${packages.join(' ')}\n`);
+execFileSync('sh', ['-c', command], { stdio: 'inherit' });

@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// The `idsync` command. Each subcommand lives in its own module; this file only wires them.
+import { Command, CommanderError } from 'commander';
+import { EXIT } from './exitCodes.js';
+import { readPackageVersion } from './packageInfo.js';
+import { simulatorCommand } from './simulatorCommand.js';
+
+export function buildProgram(): Command {
+  const program = new Command('idsync')
+    .description(
+      'Keeps a Devin Enterprise account in step with your directory (LDAP, Active Directory, Entra ID).',
+    )
+    .version(readPackageVersion(), '-V, --version')
+    .showHelpAfterError()
+    .exitOverride();
+  program.addCommand(simulatorCommand());
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version exit through here with code 0; usage errors are exit 2 (DESIGN §8).
+      process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    process.stderr.write(`idsync: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = EXIT.runtime;
+  }
+}
+
+await main(process.argv);
