@@ -1,0 +1,123 @@
+// `idsync simulator`: the Devin API simulator as a standalone server (DESIGN §10).
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { pino } from 'pino';
+import { createLogger } from '../log/logger.js';
+import {
+  type FaultConfig,
+  FaultConfigSchema,
+  loadSeedFile,
+  type RunningSimulator,
+  SeedError,
+  type SimulatorSeed,
+  startSimulator,
+} from '../simulator/index.js';
+import { formatZodError } from '../simulator/seed.js';
+import { EXIT } from './exitCodes.js';
+import { packageRoot } from './packageInfo.js';
+
+interface SimulatorOptions {
+  port: number;
+  host: string;
+  seed?: string;
+  admin: boolean;
+  faults?: string;
+  latency?: number;
+}
+
+function parseIntArg(min: number, max: number) {
+  return (value: string): number => {
+    if (!/^[0-9]+$/.test(value)) throw new InvalidArgumentError(`expected an integer ${min}–${max}`);
+    const n = Number(value);
+    if (n < min || n > max) throw new InvalidArgumentError(`expected an integer ${min}–${max}`);
+    return n;
+  };
+}
+
+/** config/simulator-seed.json in the package root (found by walking up; works from src/ and dist/src/). */
+export function defaultSeedPath(): string {
+  return join(packageRoot(), 'config', 'simulator-seed.json');
+}
+
+async function loadFaults(path: string): Promise<FaultConfig> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw new SeedError(`cannot read fault rules ${path}: ${(e as Error).message}`);
+  }
+  const r = FaultConfigSchema.safeParse(json);
+  if (!r.success) throw new SeedError(`invalid fault rules ${path}: ${formatZodError(r.error)}`);
+  return r.data as FaultConfig;
+}
+
+export function simulatorCommand(): Command {
+  return (
+    new Command('simulator')
+      .description('Run the Devin API simulator (the identity subset of the v3 API) as an HTTP server.')
+      .option('--port <n>', 'port to listen on (0 = a free port)', parseIntArg(0, 65535), 0)
+      .option('--host <h>', 'address to listen on', '127.0.0.1')
+      .option('--seed <file>', 'seed JSON (default: config/simulator-seed.json in the package)')
+      .option('--admin', 'enable the unauthenticated /_sim/* test routes', false)
+      .option('--faults <file.json>', 'fault rules ({ seed?, rules: [...] })')
+      .option('--latency <ms>', 'add this latency to every request', parseIntArg(0, 600_000))
+      .showHelpAfterError()
+      // Usage errors throw CommanderError (exit 2 in main) instead of exiting the process here.
+      .exitOverride()
+      .action(async (opts: SimulatorOptions) => {
+        let seed: SimulatorSeed;
+        let faults: FaultConfig | undefined;
+        try {
+          seed = await loadSeedFile(opts.seed ?? defaultSeedPath());
+          if (opts.faults !== undefined) faults = await loadFaults(opts.faults);
+        } catch (e) {
+          if (!(e instanceof SeedError)) throw e;
+          process.stderr.write(`idsync simulator: ${e.message}\n`);
+          process.exitCode = EXIT.usage;
+          return;
+        }
+        if (opts.latency !== undefined && opts.latency > 0)
+          faults = {
+            ...faults,
+            rules: [...(faults?.rules ?? []), { match: { route: '*' }, latencyMs: opts.latency }],
+          };
+
+        // Logs go to stderr so stdout carries only the two lines scripts read. Per-request lines are
+        // info; the default here is warn so a benchmark is not slowed by logging (IDSYNC_LOG_LEVEL=info shows them).
+        const logger = createLogger({
+          level: process.env.IDSYNC_LOG_LEVEL ?? 'warn',
+          destination: pino.destination({ dest: 2, sync: true }),
+        });
+        const sim: RunningSimulator = await startSimulator({
+          seed,
+          host: opts.host,
+          port: opts.port,
+          admin: opts.admin,
+          ...(faults ? { faults } : {}),
+          logger: logger.child({ component: 'devin-simulator' }),
+        });
+        process.stdout.write(
+          `Devin API simulator listening on ${sim.url}\nIDSYNC_SIMULATOR_URL=${sim.url}\n`,
+        );
+
+        await new Promise<void>((resolve, reject) => {
+          let stopping = false;
+          const onSignal = () => {
+            if (stopping) {
+              // A second signal while connections drain: stop waiting for them.
+              process.exit(EXIT.runtime);
+            }
+            stopping = true;
+            sim.close().then(() => {
+              process.off('SIGINT', onSignal);
+              process.off('SIGTERM', onSignal);
+              resolve();
+            }, reject);
+          };
+          process.on('SIGINT', onSignal);
+          process.on('SIGTERM', onSignal);
+        });
+      })
+  );
+}

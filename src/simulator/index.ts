@@ -1,0 +1,11 @@
+// Devin v3 API simulator: a real HTTP server that behaves like shared/devin-api/ENDPOINTS.md for the
+// identity subset, with fault injection and a request log for tests and benchmarks.
+
+export { type FaultConfig, FaultConfigSchema, type FaultRule } from './faults.js';
+export { ALL_PERMISSIONS, BUILTIN_ROLES, type GenerateSeedOptions, generateSeed } from './generate.js';
+export { type ProblemBody, SimError, type ValidationItem } from './problems.js';
+export type { RequestLogEntry, RequestOutcome } from './requestLog.js';
+export { NOT_IMPLEMENTED_ROUTES } from './routes.js';
+export { loadSeedFile, parseSeed, SeedError, SimulatorSeed, type SimulatorSeedInput } from './seed.js';
+export { type RunningSimulator, type StartSimulatorOptions, startSimulator } from './server.js';
+export { ADMIN_ROLE_ID, SimState } from './state.js';
