@@ -1,0 +1,121 @@
+// The `file` source: a JSON directory snapshot. The demo and the tests use it, and it is the
+// simplest way to try idsync against a directory exported by another tool.
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import type { DirectoryGroup, DirectorySnapshot, DirectorySource, DirectoryWarning } from '../types.js';
+
+const FileUser = z.object({
+  id: z.string().min(1),
+  email: z.string().nullable().optional(),
+  name: z.string().optional(),
+  enabled: z.boolean().optional().default(true),
+  attrs: z.record(z.string(), z.union([z.string(), z.array(z.string())])).optional(),
+});
+
+const FileGroup = z.object({
+  id: z.string().min(1),
+  name: z.string().min(1),
+  dn: z.string().optional(),
+  /** Ids of users and of nested groups. */
+  members: z.array(z.string()).default([]),
+});
+
+export const DirectoryFile = z.object({
+  users: z.array(FileUser),
+  groups: z.array(FileGroup),
+  /** Lets a file stand for a read that failed part way (tests of the incomplete-read rule). */
+  complete: z.boolean().optional().default(true),
+  incompleteReasons: z.array(z.string()).optional().default([]),
+});
+export type DirectoryFile = z.input<typeof DirectoryFile>;
+
+export class DirectoryFileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`${file}: ${problems.join('; ')}`);
+    this.name = 'DirectoryFileError';
+  }
+}
+
+export function fileSource(path: string): DirectorySource {
+  return {
+    async read() {
+      let text: string;
+      try {
+        text = await readFile(path, 'utf8');
+      } catch (err) {
+        throw new DirectoryFileError(path, [
+          `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+        ]);
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch (err) {
+        throw new DirectoryFileError(path, [`not valid JSON: ${(err as Error).message}`]);
+      }
+      return snapshotFromFile(json, `file:${path}`, path);
+    },
+  };
+}
+
+/** Validates a parsed file and resolves member ids; unresolvable ids become warnings. */
+export function snapshotFromFile(json: unknown, source: string, file = source): DirectorySnapshot {
+  const parsed = DirectoryFile.safeParse(json);
+  if (!parsed.success) {
+    throw new DirectoryFileError(
+      file,
+      parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+    );
+  }
+  const data = parsed.data;
+  const problems: string[] = [];
+  const userIds = new Set<string>();
+  data.users.forEach((u, i) => {
+    if (userIds.has(u.id)) problems.push(`users.${i}.id: duplicate id ${JSON.stringify(u.id)}`);
+    userIds.add(u.id);
+  });
+  const groupIds = new Set<string>();
+  data.groups.forEach((g, i) => {
+    if (groupIds.has(g.id) || userIds.has(g.id))
+      problems.push(`groups.${i}.id: duplicate id ${JSON.stringify(g.id)}`);
+    groupIds.add(g.id);
+  });
+  if (problems.length > 0) throw new DirectoryFileError(file, problems);
+
+  const warnings: DirectoryWarning[] = [];
+  const groups: DirectoryGroup[] = data.groups.map((g) => {
+    const memberUserIds: string[] = [];
+    const memberGroupIds: string[] = [];
+    for (const m of g.members) {
+      if (userIds.has(m)) memberUserIds.push(m);
+      else if (groupIds.has(m)) memberGroupIds.push(m);
+      else {
+        warnings.push({
+          code: 'unresolved-member',
+          message: `group ${g.name} lists member ${JSON.stringify(m)}, which is neither a user nor a group; ignored`,
+          subject: g.name,
+        });
+      }
+    }
+    return { id: g.id, name: g.name, ...(g.dn ? { dn: g.dn } : {}), memberUserIds, memberGroupIds };
+  });
+  return {
+    source,
+    readAt: new Date().toISOString(),
+    users: data.users.map((u, i) => ({
+      id: u.id,
+      email: u.email ?? null,
+      name: u.name ?? u.email ?? u.id,
+      enabled: u.enabled,
+      ref: `users[${i}]`,
+      ...(u.attrs ? { attrs: u.attrs } : {}),
+    })),
+    groups,
+    complete: data.complete,
+    incompleteReasons: data.incompleteReasons,
+    warnings,
+  };
+}

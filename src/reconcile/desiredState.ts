@@ -1,0 +1,323 @@
+// desiredState: what Devin should hold according to the directory and the mappings, each fact with
+// the reasons a reviewer can check. Pure. Directory data problems become warnings, never crashes.
+
+import type { DevinSnapshot } from '../devin/snapshot.js';
+import {
+  type Expansion,
+  expandGroup,
+  findGroupCycles,
+  indexGroups,
+  nestingPath,
+} from '../directory/expand.js';
+import type { DirectoryGroup, DirectorySnapshot, DirectoryUser } from '../directory/types.js';
+import { emailKey } from '../state/ledger.js';
+import { globMatcher } from './glob.js';
+import type { OrgRef, PlanWarning, RoleRef } from './plan.js';
+import type { GroupSelector, MappingSpec, SyncPolicy } from './policy.js';
+import { createResolver, higherRole, PolicyResolutionError, type Resolver } from './resolve.js';
+
+export interface Grant {
+  role: RoleRef;
+  reasons: string[];
+}
+
+export interface DesiredGroup {
+  /** Name registered in Devin. */
+  name: string;
+  enterpriseRole: Grant | null;
+  /** org id → grant */
+  orgRoles: Map<string, Grant & { org: OrgRef }>;
+  reasons: string[];
+  /** Ids of the directory groups mapped onto this name. */
+  sources: Set<string>;
+}
+
+export interface DesiredUser {
+  email: string;
+  name: string;
+  enterpriseRole: Grant;
+  orgRoles: Map<string, Grant & { org: OrgRef }>;
+}
+
+export interface DesiredState {
+  /** by IdP group name */
+  groups: Map<string, DesiredGroup>;
+  /** by lower-cased email: users who get direct access */
+  users: Map<string, DesiredUser>;
+  /** Emails idsync must not touch this run (ambiguous in the directory). */
+  frozenEmails: Set<string>;
+  warnings: PlanWarning[];
+  orgs: Map<string, OrgRef>;
+}
+
+interface ResolvedMapping {
+  index: number;
+  spec: MappingSpec;
+  enterpriseRole: RoleRef | null;
+  orgs: Array<{ org: OrgRef; role: RoleRef }>;
+}
+
+export function desiredState(
+  policy: SyncPolicy,
+  directory: DirectorySnapshot,
+  devin: DevinSnapshot,
+): DesiredState {
+  const resolver = createResolver(policy, devin);
+  const mappings = resolveMappings(policy, resolver);
+  if (resolver.problems.length > 0) throw new PolicyResolutionError(resolver.problems);
+
+  const warnings: PlanWarning[] = [...directory.warnings];
+  const index = indexGroups(directory.groups);
+  warnings.push(...findGroupCycles(index));
+  const usersById = new Map(directory.users.map((u) => [u.id, u]));
+  const inScopeDomain = domainFilter(policy.scope.emailDomains);
+  const groupNameAllowed = globMatcher(policy.scope.groupNamePattern);
+  const ambiguous = ambiguousEmails(directory.users);
+  const orgs = new Map(devin.orgs.map((o) => [o.id, { id: o.id, name: o.name }]));
+
+  const groups = new Map<string, DesiredGroup>();
+  const users = new Map<string, DesiredUser>();
+  // An email two enabled users share is left alone everywhere, deprovisioning included.
+  const frozenEmails = ambiguous;
+  const expansions = new Map<string, Expansion>();
+  const warned = new Set<string>();
+  const warnOnce = (w: PlanWarning) => {
+    const k = `${w.code}\u0000${w.subject ?? w.message}`;
+    if (warned.has(k)) return;
+    warned.add(k);
+    warnings.push(w);
+  };
+
+  for (const m of mappings) {
+    const selected = selectGroups(m.spec.group, directory.groups);
+    if (selected.length === 0) {
+      warnings.push({
+        code: 'no-group-matched',
+        message: `mappings[${m.index}] (${describeSelector(m.spec.group)}) matches no directory group`,
+        subject: `mappings[${m.index}]`,
+      });
+      continue;
+    }
+    for (const g of selected) {
+      const idpName = renderIdpGroupName(m.spec.idpGroupName, g);
+      if (!groupNameAllowed(idpName)) {
+        warnOnce({
+          code: 'out-of-scope',
+          message: `IdP group "${idpName}" (from directory group ${g.name}) is outside scope.groupNamePattern "${policy.scope.groupNamePattern}"; skipped`,
+          subject: idpName,
+        });
+        continue;
+      }
+      const why = `mappings[${m.index}] selects directory group ${g.name}`;
+      mergeGroup(groups, idpName, m, why, resolver, warnOnce, g);
+
+      if (!m.spec.provisionUsers || !m.enterpriseRole) continue;
+      let expansion = expansions.get(g.id);
+      if (!expansion) {
+        expansion = expandGroup(index, g.id);
+        expansions.set(g.id, expansion);
+      }
+      for (const userId of expansion.holder.keys()) {
+        const user = usersById.get(userId);
+        if (!user) continue;
+        const via = nestingPath(expansion, userId)
+          .reverse()
+          .map((id) => index.byId.get(id)?.name ?? id)
+          .join(' ⊂ ');
+        const email = usable(user, ambiguous, inScopeDomain, policy, warnOnce);
+        if (email === undefined) continue;
+        grantUser(users, user, email, m, via, resolver);
+      }
+    }
+  }
+  return { groups, users, frozenEmails, warnings, orgs };
+}
+
+function resolveMappings(policy: SyncPolicy, resolver: Resolver): ResolvedMapping[] {
+  return policy.mappings.map((spec, index) => {
+    const where = `mappings[${index}]`;
+    const enterpriseRole = spec.enterpriseRole
+      ? (resolver.role(`${where}.enterpriseRole`, spec.enterpriseRole, 'enterprise') ?? null)
+      : null;
+    const orgs: ResolvedMapping['orgs'] = [];
+    spec.orgs.forEach((grant, j) => {
+      const org = resolver.org(`${where}.orgs[${j}].org`, grant.org);
+      const role = resolver.role(`${where}.orgs[${j}].role`, grant.role, 'org');
+      if (org && role) orgs.push({ org, role });
+    });
+    return { index, spec, enterpriseRole, orgs };
+  });
+}
+
+function mergeGroup(
+  groups: Map<string, DesiredGroup>,
+  idpName: string,
+  m: ResolvedMapping,
+  why: string,
+  resolver: Resolver,
+  warn: (w: PlanWarning) => void,
+  source: DirectoryGroup,
+): void {
+  let entry = groups.get(idpName);
+  if (!entry) {
+    entry = { name: idpName, enterpriseRole: null, orgRoles: new Map(), reasons: [], sources: new Set() };
+    groups.set(idpName, entry);
+  }
+  entry.sources.add(source.id);
+  if (entry.sources.size === 2) {
+    warn({
+      code: 'idp-group-name-conflict',
+      message: `several directory groups map to the IdP group "${idpName}"; the highest role of each scope wins`,
+      subject: idpName,
+    });
+  }
+  entry.reasons.push(why);
+  if (m.enterpriseRole) entry.enterpriseRole = pick(resolver, entry.enterpriseRole, m.enterpriseRole, why);
+  for (const { org, role } of m.orgs) {
+    const current = entry.orgRoles.get(org.id);
+    entry.orgRoles.set(org.id, { org, ...pick(resolver, current ?? null, role, why) });
+  }
+}
+
+function grantUser(
+  users: Map<string, DesiredUser>,
+  user: DirectoryUser,
+  email: string,
+  m: ResolvedMapping,
+  via: string,
+  resolver: Resolver,
+): void {
+  const key = emailKey(email);
+  const enterpriseRole = m.enterpriseRole as RoleRef;
+  let entry = users.get(key);
+  const entWhy = `${email} → enterprise/${enterpriseRole.name} via ${via} (mappings[${m.index}])`;
+  if (!entry) {
+    entry = {
+      email: email.trim(),
+      name: user.name,
+      enterpriseRole: { role: enterpriseRole, reasons: [entWhy] },
+      orgRoles: new Map(),
+    };
+    users.set(key, entry);
+  } else {
+    entry.enterpriseRole = pick(resolver, entry.enterpriseRole, enterpriseRole, entWhy);
+  }
+  for (const { org, role } of m.orgs) {
+    const why = `${email} → ${org.name}/${role.name} via ${via} (mappings[${m.index}])`;
+    const current = entry.orgRoles.get(org.id);
+    entry.orgRoles.set(org.id, { org, ...pick(resolver, current ?? null, role, why) });
+  }
+}
+
+/** Keeps the higher role; the reasons of an equal grant accumulate, a lower one is not a reason. */
+function pick(resolver: Resolver, current: Grant | null, role: RoleRef, why: string): Grant {
+  if (!current) return { role, reasons: [why] };
+  if (current.role.id === role.id) return { role, reasons: [...current.reasons, why] };
+  const winner = higherRole(resolver, current.role, role);
+  return winner.id === current.role.id ? current : { role, reasons: [why] };
+}
+
+/** The user's email if idsync may give them direct access; otherwise a warning says why not. */
+function usable(
+  user: DirectoryUser,
+  ambiguous: Set<string>,
+  inScopeDomain: (email: string) => boolean,
+  policy: SyncPolicy,
+  warn: (w: PlanWarning) => void,
+): string | undefined {
+  const who = user.ref ? `${user.name} (${user.ref})` : user.name;
+  if (!user.enabled) {
+    warn({
+      code: 'user-disabled',
+      message: `${who} is disabled in the directory; no access is granted`,
+      subject: user.id,
+    });
+    return undefined;
+  }
+  const email = user.email?.trim();
+  if (!email) {
+    warn({ code: 'user-without-email', message: `${who} has no email address; skipped`, subject: user.id });
+    return undefined;
+  }
+  if (ambiguous.has(emailKey(email))) {
+    warn({
+      code: 'duplicate-email',
+      message: `${email} belongs to more than one enabled directory user; idsync leaves it untouched until that is fixed`,
+      subject: emailKey(email),
+    });
+    return undefined;
+  }
+  if (!inScopeDomain(email)) {
+    warn({
+      code: 'out-of-scope',
+      message: `${email} is outside scope.emailDomains (${policy.scope.emailDomains.join(', ')}); skipped`,
+      subject: emailKey(email),
+    });
+    return undefined;
+  }
+  return email;
+}
+
+/** Emails held by more than one enabled user. A disabled old account beside a new one is not ambiguous. */
+function ambiguousEmails(users: readonly DirectoryUser[]): Set<string> {
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for (const u of users) {
+    if (!u.enabled || !u.email?.trim()) continue;
+    const k = emailKey(u.email);
+    if (seen.has(k)) twice.add(k);
+    else seen.add(k);
+  }
+  return twice;
+}
+
+export function domainFilter(domains: readonly string[]): (email: string) => boolean {
+  if (domains.length === 0) return () => true;
+  const set = new Set(domains.map((d) => d.trim().toLowerCase().replace(/^@/, '')));
+  return (email) => {
+    const at = email.lastIndexOf('@');
+    return (
+      at > 0 &&
+      set.has(
+        email
+          .slice(at + 1)
+          .trim()
+          .toLowerCase(),
+      )
+    );
+  };
+}
+
+function selectGroups(selector: GroupSelector, groups: readonly DirectoryGroup[]): DirectoryGroup[] {
+  if ('id' in selector) return groups.filter((g) => g.id === selector.id);
+  if ('name' in selector) {
+    const wanted = selector.name.toLowerCase();
+    return groups.filter((g) => g.name.toLowerCase() === wanted);
+  }
+  if ('dn' in selector) {
+    const wanted = normaliseDn(selector.dn);
+    return groups.filter((g) => g.dn !== undefined && normaliseDn(g.dn) === wanted);
+  }
+  const match = globMatcher(selector.pattern);
+  return groups.filter((g) => match(g.name));
+}
+
+/** Case and spacing around separators do not change which entry a DN names. */
+function normaliseDn(dn: string): string {
+  return dn
+    .split(/(?<!\\),/)
+    .map((rdn) => rdn.trim().replace(/\s*=\s*/, '='))
+    .join(',')
+    .toLowerCase();
+}
+
+function describeSelector(s: GroupSelector): string {
+  const [k, v] = Object.entries(s)[0] as [string, string];
+  return `${k} ${JSON.stringify(v)}`;
+}
+
+export function renderIdpGroupName(template: string, g: DirectoryGroup): string {
+  return template.replace(/\{(name|id|dn)\}/g, (_, key: 'name' | 'id' | 'dn') =>
+    key === 'name' ? g.name : key === 'id' ? g.id : (g.dn ?? g.name),
+  );
+}

@@ -1,0 +1,126 @@
+// Names in the config (roles, orgs) resolved against what Devin really has. An unknown name is a
+// config error that lists what Devin does have, so the fix is one read away.
+import type { DevinOrg, DevinRole, DevinSnapshot } from '../devin/snapshot.js';
+import type { OrgRef, RoleRef } from './plan.js';
+import type { SyncPolicy } from './policy.js';
+
+export class PolicyResolutionError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`the config names things Devin does not have:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'PolicyResolutionError';
+  }
+}
+
+export interface Resolver {
+  role(where: string, nameOrId: string, type: 'enterprise' | 'org'): RoleRef | undefined;
+  org(where: string, nameOrId: string): OrgRef | undefined;
+  /** Lower = wins. */
+  rank(role: RoleRef): number;
+  problems: string[];
+}
+
+/** Built-in roles, highest first within each type (ENDPOINTS §1.7): admin over member. */
+const BUILT_IN_ORDER = ['account_admin', 'account_member', 'org_admin', 'org_member', 'org_deepwiki'];
+
+export function createResolver(policy: SyncPolicy, devin: DevinSnapshot): Resolver {
+  const problems: string[] = [];
+  const rolesById = new Map(devin.roles.map((r) => [r.id, r]));
+  const rolesByName = groupBy(devin.roles, (r) => r.name.toLowerCase());
+  const orgsById = new Map(devin.orgs.map((o) => [o.id, o]));
+  const orgsByName = groupBy(devin.orgs, (o) => o.name.toLowerCase());
+
+  const listRoles = (type: 'enterprise' | 'org') =>
+    devin.roles
+      .filter((r) => r.type === type)
+      .map((r) => `${r.name} (${r.id})`)
+      .join(', ') || 'none';
+  const listOrgs = () => devin.orgs.map((o) => `${o.name} (${o.id})`).join(', ') || 'none';
+
+  const findRole = (where: string, key: string): DevinRole | undefined => {
+    const byId = rolesById.get(key);
+    if (byId) return byId;
+    const byName = rolesByName.get(key.toLowerCase()) ?? [];
+    if (byName.length > 1) {
+      problems.push(
+        `${where}: role name "${key}" is ambiguous (${byName.map((r) => r.id).join(', ')}); use the id`,
+      );
+      return undefined;
+    }
+    return byName[0];
+  };
+
+  const precedence = new Map<string, number>();
+  policy.rolePrecedence.forEach((key, i) => {
+    const role = findRole(`rolePrecedence[${i}]`, key);
+    if (!role) {
+      problems.push(
+        `rolePrecedence[${i}]: no role "${key}"; Devin has: ${devin.roles.map((r) => `${r.name} (${r.id})`).join(', ')}`,
+      );
+      return;
+    }
+    if (!precedence.has(role.id)) precedence.set(role.id, i);
+  });
+
+  return {
+    problems,
+    role(where, key, type) {
+      const role = findRole(where, key);
+      if (!role) {
+        if (!problems.some((p) => p.startsWith(`${where}:`))) {
+          problems.push(`${where}: no ${type} role "${key}"; Devin has: ${listRoles(type)}`);
+        }
+        return undefined;
+      }
+      if (role.type !== type) {
+        problems.push(
+          `${where}: "${key}" is an ${role.type} role, but an ${type} role is needed here; Devin's ${type} roles: ${listRoles(type)}`,
+        );
+        return undefined;
+      }
+      return { id: role.id, name: role.name };
+    },
+    org(where, key) {
+      const org: DevinOrg | undefined =
+        orgsById.get(key) ??
+        (() => {
+          const byName = orgsByName.get(key.toLowerCase()) ?? [];
+          if (byName.length > 1) {
+            problems.push(
+              `${where}: organization name "${key}" is ambiguous (${byName.map((o) => o.id).join(', ')}); use the id`,
+            );
+            return undefined;
+          }
+          if (byName.length === 0)
+            problems.push(`${where}: no organization "${key}"; Devin has: ${listOrgs()}`);
+          return byName[0];
+        })();
+      return org ? { id: org.id, name: org.name } : undefined;
+    },
+    rank(role) {
+      const explicit = precedence.get(role.id);
+      if (explicit !== undefined) return explicit;
+      const builtIn = BUILT_IN_ORDER.indexOf(role.id);
+      // Listed roles outrank built-ins, which outrank unlisted custom roles.
+      return builtIn >= 0 ? 1_000 + builtIn : 2_000;
+    },
+  };
+}
+
+/** The role that wins when several mappings grant one scope; ties go to the smaller id, so plans are deterministic. */
+export function higherRole(resolver: Resolver, a: RoleRef, b: RoleRef): RoleRef {
+  const ra = resolver.rank(a);
+  const rb = resolver.rank(b);
+  if (ra !== rb) return ra < rb ? a : b;
+  return a.id <= b.id ? a : b;
+}
+
+function groupBy<T>(items: readonly T[], key: (t: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = out.get(k);
+    if (list) list.push(item);
+    else out.set(k, [item]);
+  }
+  return out;
+}

@@ -1,0 +1,326 @@
+// Property-based tests of the reconcile core (fast-check): for random directories, Devin states,
+// ledgers and policies, the plan converges, never touches what it must not, and an incomplete read
+// never removes anything.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { DevinSnapshot, DevinUser } from '../../../src/devin/snapshot.js';
+import type { DirectoryGroup, DirectorySnapshot, DirectoryUser } from '../../../src/directory/types.js';
+import { domainFilter } from '../../../src/reconcile/desiredState.js';
+import {
+  type MappingSpec,
+  type Op,
+  planSync,
+  REMOVAL_KINDS,
+  ROLE_CHANGE_KINDS,
+  type SyncPolicy,
+} from '../../../src/reconcile/index.js';
+import { emailKey, groupRoleKey, type OwnershipLedger } from '../../../src/state/ledger.js';
+import { applyOps } from '../../support/devinModel.js';
+
+const ENTERPRISE_ROLES = ['account_admin', 'account_member'];
+const ORG_ROLES = ['org_admin', 'org_member', 'role-lead'];
+const ORGS = ['org-a', 'org-b'];
+const EMAILS = [
+  ...Array.from({ length: 8 }, (_, i) => `u${i}@corp.example`),
+  'x0@other.example',
+  'x1@other.example',
+  'U3@Corp.Example',
+];
+const GROUP_NAMES = ['devin-g0', 'devin-g1', 'devin-g2', 'devin-g3', 'misc'];
+const DEVIN_GROUPS = [...GROUP_NAMES, 'devin-manual', 'manual'];
+
+const baseDevin = (): Omit<DevinSnapshot, 'users' | 'registeredGroups' | 'groupRoles'> => ({
+  readAt: 't',
+  orgs: ORGS.map((id) => ({ id, name: id.toUpperCase() })),
+  roles: [
+    ...ENTERPRISE_ROLES.map((id) => ({ id, name: id, type: 'enterprise' as const })),
+    ...ORG_ROLES.map((id) => ({ id, name: id, type: 'org' as const })),
+  ],
+});
+
+const directoryArb: fc.Arbitrary<DirectorySnapshot> = fc
+  .record({
+    users: fc.array(
+      fc.record({
+        email: fc.option(fc.constantFrom(...EMAILS), { nil: null, freq: 8 }),
+        enabled: fc.constantFrom(true, true, true, false),
+      }),
+      { maxLength: 10 },
+    ),
+    membership: fc.array(fc.tuple(fc.nat(20), fc.nat(20)), { maxLength: 30 }),
+    nesting: fc.array(fc.tuple(fc.nat(GROUP_NAMES.length - 1), fc.nat(GROUP_NAMES.length - 1)), {
+      maxLength: 6,
+    }),
+    complete: fc.boolean(),
+  })
+  .map(({ users, membership, nesting, complete }) => {
+    const dirUsers: DirectoryUser[] = users.map((u, i) => ({
+      id: `d${i}`,
+      email: u.email,
+      name: `user ${i}`,
+      enabled: u.enabled,
+    }));
+    const groups: DirectoryGroup[] = GROUP_NAMES.map((name, i) => ({
+      id: `g${i}`,
+      name,
+      memberUserIds: [],
+      memberGroupIds: [],
+    }));
+    for (const [g, u] of membership) {
+      const group = groups[g % groups.length] as DirectoryGroup;
+      if (dirUsers.length > 0) {
+        const id = `d${u % dirUsers.length}`;
+        if (!group.memberUserIds.includes(id)) group.memberUserIds.push(id);
+      }
+    }
+    for (const [a, b] of nesting) {
+      const parent = groups[a] as DirectoryGroup;
+      if (!parent.memberGroupIds.includes(`g${b}`)) parent.memberGroupIds.push(`g${b}`);
+    }
+    return {
+      source: 'test',
+      readAt: 't',
+      users: dirUsers,
+      groups,
+      complete,
+      incompleteReasons: complete ? [] : ['a page failed'],
+      warnings: [],
+    };
+  });
+
+const devinArb: fc.Arbitrary<DevinSnapshot> = fc
+  .record({
+    users: fc.uniqueArray(
+      fc.record({
+        email: fc.constantFrom(...EMAILS.slice(0, 10)),
+        ent: fc.option(fc.constantFrom(...ENTERPRISE_ROLES), { nil: null }),
+        orgs: fc.dictionary(fc.constantFrom(...ORGS), fc.constantFrom(...ORG_ROLES), { maxKeys: 2 }),
+      }),
+      { selector: (u) => u.email, maxLength: 8 },
+    ),
+    groups: fc.uniqueArray(fc.constantFrom(...DEVIN_GROUPS), { maxLength: 6 }),
+    mappings: fc.array(
+      fc.record({
+        group: fc.nat(20),
+        org: fc.option(fc.constantFrom(...ORGS), { nil: null }),
+        ent: fc.constantFrom(...ENTERPRISE_ROLES),
+        orgRole: fc.constantFrom(...ORG_ROLES),
+      }),
+      { maxLength: 8 },
+    ),
+  })
+  .map(({ users, groups, mappings }) => {
+    const devinUsers: DevinUser[] = users
+      .filter((u) => u.ent !== null || Object.keys(u.orgs).length > 0)
+      .map((u) => ({
+        id: `user-${emailKey(u.email)}`,
+        email: u.email,
+        name: u.email,
+        enterpriseRoleId: u.ent,
+        orgRoles: { ...u.orgs },
+      }));
+    const groupRoles = new Map<string, { group: string; orgId: string | null; roleId: string }>();
+    for (const m of mappings) {
+      if (groups.length === 0) break;
+      const group = groups[m.group % groups.length] as string;
+      // Devin holds org mappings only beside an enterprise one.
+      groupRoles.set(`*/${group}`, groupRoles.get(`*/${group}`) ?? { group, orgId: null, roleId: m.ent });
+      if (m.org) groupRoles.set(`${m.org}/${group}`, { group, orgId: m.org, roleId: m.orgRole });
+    }
+    return {
+      ...baseDevin(),
+      users: devinUsers,
+      registeredGroups: groups,
+      groupRoles: [...groupRoles.values()],
+    };
+  });
+
+const mappingArb: fc.Arbitrary<MappingSpec> = fc
+  .record({
+    selector: fc.oneof(
+      fc.constantFrom(...GROUP_NAMES).map((name) => ({ name })),
+      fc.constant({ pattern: 'devin-g*' }),
+      fc.constant({ pattern: 'devin-g[' }),
+    ),
+    ent: fc.option(fc.constantFrom(...ENTERPRISE_ROLES), { nil: undefined }),
+    orgs: fc.uniqueArray(
+      fc.record({ org: fc.constantFrom(...ORGS, 'ORG-A'), role: fc.constantFrom(...ORG_ROLES) }),
+      {
+        selector: (o) => o.org.toLowerCase(),
+        maxLength: 2,
+      },
+    ),
+    provisionUsers: fc.boolean(),
+  })
+  .map(({ selector, ent, orgs, provisionUsers }) => {
+    // The config schema requires an enterprise role when a mapping grants org roles or provisions users.
+    const enterpriseRole = ent ?? (orgs.length > 0 || provisionUsers ? 'account_member' : undefined);
+    return { group: selector, idpGroupName: '{name}', enterpriseRole, orgs, provisionUsers };
+  });
+
+const policyArb: fc.Arbitrary<SyncPolicy> = fc.record({
+  mappings: fc.array(mappingArb, { minLength: 1, maxLength: 3 }),
+  scope: fc.record({
+    emailDomains: fc.constantFrom([], ['corp.example']),
+    protectedUsers: fc.subarray(['u1@corp.example', 'U2@CORP.example']),
+    groupNamePattern: fc.constantFrom('*', 'devin-*'),
+    deprovision: fc.constantFrom('remove' as const, 'report' as const),
+    adopt: fc.constantFrom('none' as const, 'matching' as const, 'all' as const),
+  }),
+  rolePrecedence: fc.constantFrom([], ['role-lead'], ['org_member', 'org_admin']),
+  guardrails: fc.constant({
+    maxUserRemovals: 25,
+    maxUserRemovalPercent: 10,
+    maxGroupRemovals: 5,
+    maxSourceShrinkPercent: 20,
+  }),
+});
+
+const ledgerArb = (devin: DevinSnapshot): fc.Arbitrary<OwnershipLedger> =>
+  fc.record({
+    version: fc.constant(1 as const),
+    users: fc.subarray(devin.users.map((u) => emailKey(u.email as string))),
+    groups: fc.subarray(devin.registeredGroups),
+    groupRoles: fc.subarray(devin.groupRoles.map((g) => groupRoleKey(g.group, g.orgId))),
+  });
+
+const worldArb = fc
+  .tuple(directoryArb, devinArb, policyArb)
+  .chain(([directory, devin, policy]) =>
+    ledgerArb(devin).map((ledger) => ({ directory, devin, policy, ledger })),
+  );
+
+const RUNS = { numRuns: 400 };
+
+describe('planSync properties', () => {
+  it('converges: applying the plan and planning again yields no ops', () => {
+    fc.assert(
+      fc.property(worldArb, ({ directory, devin, policy, ledger }) => {
+        const complete = { ...directory, complete: true, incompleteReasons: [] };
+        const first = planSync({ policy, directory: complete, devin, ledger });
+        const after = applyOps(devin, ledger, first.ops);
+        const second = planSync({ policy, directory: complete, devin: after.devin, ledger: after.ledger });
+        expect(second.ops).toEqual([]);
+      }),
+      RUNS,
+    );
+  });
+
+  it('never touches a user outside scope, a protected user, or one it does not own or adopt', () => {
+    fc.assert(
+      fc.property(worldArb, ({ directory, devin, policy, ledger }) => {
+        const plan = planSync({ policy, directory, devin, ledger });
+        const inDomain = domainFilter(policy.scope.emailDomains);
+        const protectedUsers = new Set(policy.scope.protectedUsers.map(emailKey));
+        const adoptedUsers = new Set(
+          plan.ops.flatMap((o) =>
+            o.kind === 'adopt' && o.target.type === 'user' ? [emailKey(o.target.email)] : [],
+          ),
+        );
+        const invited = new Set(
+          plan.ops.flatMap((o) => (o.kind === 'inviteUsers' ? o.emails.map(emailKey) : [])),
+        );
+        const existing = new Set(devin.users.map((u) => emailKey(u.email as string)));
+        const owned = new Set(ledger.users);
+        for (const op of plan.ops) {
+          const emails = op.kind === 'inviteUsers' ? op.emails : 'email' in op ? [op.email] : [];
+          for (const email of emails) {
+            const k = emailKey(email);
+            expect(inDomain(email), `${op.key} outside emailDomains`).toBe(true);
+            expect(protectedUsers.has(k), `${op.key} touches a protected user`).toBe(false);
+            if (existing.has(k)) {
+              expect(owned.has(k) || adoptedUsers.has(k), `${op.key} touches an unowned user`).toBe(true);
+            } else {
+              expect(invited.has(k), `${op.key} on a user neither in Devin nor invited`).toBe(true);
+            }
+          }
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  it('never changes a group or mapping it does not own, register or adopt in the same plan', () => {
+    fc.assert(
+      fc.property(worldArb, ({ directory, devin, policy, ledger }) => {
+        const plan = planSync({ policy, directory, devin, ledger });
+        const groups = new Set(ledger.groups);
+        const mappings = new Set(ledger.groupRoles);
+        for (const op of plan.ops) {
+          if (op.kind === 'registerIdpGroups') for (const g of op.groups) groups.add(g);
+          if (op.kind === 'adopt' && op.target.type === 'group') groups.add(op.target.group);
+          if (op.kind === 'adopt' && op.target.type === 'groupRole')
+            mappings.add(groupRoleKey(op.target.group, op.target.orgId));
+        }
+        const existing = new Set(devin.groupRoles.map((g) => groupRoleKey(g.group, g.orgId)));
+        for (const op of plan.ops) {
+          if (op.kind === 'unregisterIdpGroup') expect(groups.has(op.group), op.key).toBe(true);
+          const mappingKey =
+            op.kind === 'setGroupEnterpriseRole' || op.kind === 'removeGroupEnterpriseRole'
+              ? groupRoleKey(op.group, null)
+              : op.kind === 'setGroupOrgRole' || op.kind === 'removeGroupOrgRole'
+                ? groupRoleKey(op.group, op.org.id)
+                : undefined;
+          if (mappingKey === undefined || !('group' in op)) continue;
+          expect(groups.has(op.group), `${op.key} on an unowned group`).toBe(true);
+          if (existing.has(mappingKey))
+            expect(mappings.has(mappingKey), `${op.key} on an unowned mapping`).toBe(true);
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  it('an incomplete read never yields a removal or a role change', () => {
+    fc.assert(
+      fc.property(worldArb, ({ directory, devin, policy, ledger }) => {
+        const plan = planSync({
+          policy,
+          directory: { ...directory, complete: false, incompleteReasons: ['x'] },
+          devin,
+          ledger,
+        });
+        const bad = plan.ops.filter(
+          (o: Op) =>
+            REMOVAL_KINDS.has(o.kind) ||
+            ROLE_CHANGE_KINDS.has(o.kind) ||
+            ((o.kind === 'setGroupEnterpriseRole' || o.kind === 'setGroupOrgRole') &&
+              o.expected.role !== null),
+        );
+        expect(bad).toEqual([]);
+        expect(plan.complete).toBe(false);
+        expect(plan.warnings[0]?.code).toBe('incomplete-read');
+      }),
+      RUNS,
+    );
+  });
+
+  it('never leaves Devin without a direct enterprise admin that it had', () => {
+    fc.assert(
+      fc.property(worldArb, ({ directory, devin, policy, ledger }) => {
+        const hadAdmin = devin.users.some((u) => u.enterpriseRoleId === 'account_admin');
+        const complete = { ...directory, complete: true, incompleteReasons: [] };
+        const plan = planSync({ policy, directory: complete, devin, ledger });
+        const after = applyOps(devin, ledger, plan.ops).devin;
+        if (hadAdmin) expect(after.users.some((u) => u.enterpriseRoleId === 'account_admin')).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+
+  it('is deterministic: the same inputs give the same fingerprint', () => {
+    fc.assert(
+      fc.property(worldArb, ({ directory, devin, policy, ledger }) => {
+        const a = planSync({ policy, directory, devin, ledger });
+        const b = planSync({
+          policy,
+          directory,
+          devin: { ...devin, users: [...devin.users].reverse() },
+          ledger,
+        });
+        expect(b.fingerprint).toBe(a.fingerprint);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
