@@ -16,10 +16,22 @@ import type { OrgRef, PlanWarning, RoleRef } from './plan.js';
 import type { GroupSelector, MappingSpec, SyncPolicy } from './policy.js';
 import { createResolver, higherRole, PolicyResolutionError, type Resolver } from './resolve.js';
 
-export interface Grant {
+export interface Grant<Why = string> {
   role: RoleRef;
-  reasons: string[];
+  reasons: Why[];
 }
+
+/**
+ * Why a user holds a grant: the mapping and where in its group the user sits. Kept as references
+ * and rendered only for users that end up in an op, so a 100k-user plan does not build 100k strings.
+ */
+export interface UserWhy {
+  mapping: number;
+  expansion: Expansion;
+  userId: string;
+}
+
+export type UserGrant = Grant<UserWhy>;
 
 export interface DesiredGroup {
   /** Name registered in Devin. */
@@ -35,8 +47,8 @@ export interface DesiredGroup {
 export interface DesiredUser {
   email: string;
   name: string;
-  enterpriseRole: Grant;
-  orgRoles: Map<string, Grant & { org: OrgRef }>;
+  enterpriseRole: UserGrant;
+  orgRoles: Map<string, UserGrant & { org: OrgRef }>;
 }
 
 export interface DesiredState {
@@ -48,6 +60,8 @@ export interface DesiredState {
   frozenEmails: Set<string>;
   warnings: PlanWarning[];
   orgs: Map<string, OrgRef>;
+  /** `alice@corp → Platform/org_admin via sre ⊂ platform-admins (mappings[0])`, one line per reason. */
+  explain(user: DesiredUser, grant: UserGrant, scope: string): string[];
 }
 
 interface ResolvedMapping {
@@ -120,17 +134,21 @@ export function desiredState(
       for (const userId of expansion.holder.keys()) {
         const user = usersById.get(userId);
         if (!user) continue;
-        const via = nestingPath(expansion, userId)
-          .reverse()
-          .map((id) => index.byId.get(id)?.name ?? id)
-          .join(' ⊂ ');
         const email = usable(user, ambiguous, inScopeDomain, policy, warnOnce);
         if (email === undefined) continue;
-        grantUser(users, user, email, m, via, resolver);
+        grantUser(users, user, email, m, { mapping: m.index, expansion, userId }, resolver);
       }
     }
   }
-  return { groups, users, frozenEmails, warnings, orgs };
+  const explain = (user: DesiredUser, grant: UserGrant, scope: string): string[] =>
+    grant.reasons.map((why) => {
+      const via = nestingPath(why.expansion, why.userId)
+        .reverse()
+        .map((id) => index.byId.get(id)?.name ?? id)
+        .join(' ⊂ ');
+      return `${user.email} → ${scope}/${grant.role.name} via ${via} (mappings[${why.mapping}])`;
+    });
+  return { groups, users, frozenEmails, warnings, orgs, explain };
 }
 
 function resolveMappings(policy: SyncPolicy, resolver: Resolver): ResolvedMapping[] {
@@ -184,33 +202,31 @@ function grantUser(
   user: DirectoryUser,
   email: string,
   m: ResolvedMapping,
-  via: string,
+  why: UserWhy,
   resolver: Resolver,
 ): void {
   const key = emailKey(email);
   const enterpriseRole = m.enterpriseRole as RoleRef;
   let entry = users.get(key);
-  const entWhy = `${email} → enterprise/${enterpriseRole.name} via ${via} (mappings[${m.index}])`;
   if (!entry) {
     entry = {
       email: email.trim(),
       name: user.name,
-      enterpriseRole: { role: enterpriseRole, reasons: [entWhy] },
+      enterpriseRole: { role: enterpriseRole, reasons: [why] },
       orgRoles: new Map(),
     };
     users.set(key, entry);
   } else {
-    entry.enterpriseRole = pick(resolver, entry.enterpriseRole, enterpriseRole, entWhy);
+    entry.enterpriseRole = pick(resolver, entry.enterpriseRole, enterpriseRole, why);
   }
   for (const { org, role } of m.orgs) {
-    const why = `${email} → ${org.name}/${role.name} via ${via} (mappings[${m.index}])`;
     const current = entry.orgRoles.get(org.id);
     entry.orgRoles.set(org.id, { org, ...pick(resolver, current ?? null, role, why) });
   }
 }
 
 /** Keeps the higher role; the reasons of an equal grant accumulate, a lower one is not a reason. */
-function pick(resolver: Resolver, current: Grant | null, role: RoleRef, why: string): Grant {
+function pick<W>(resolver: Resolver, current: Grant<W> | null, role: RoleRef, why: W): Grant<W> {
   if (!current) return { role, reasons: [why] };
   if (current.role.id === role.id) return { role, reasons: [...current.reasons, why] };
   const winner = higherRole(resolver, current.role, role);

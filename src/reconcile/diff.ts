@@ -2,13 +2,15 @@
 // owns (or adopts, in the open, as an op). Pure: same inputs, same plan.
 import type { DevinSnapshot, DevinUser } from '../devin/snapshot.js';
 import { emailKey, groupRoleKey, type OwnershipLedger } from '../state/ledger.js';
-import type { DesiredGroup, DesiredState, DesiredUser, Grant } from './desiredState.js';
+import type { DesiredGroup, DesiredState, DesiredUser, Grant, UserGrant } from './desiredState.js';
 import { domainFilter } from './desiredState.js';
 import { globMatcher } from './glob.js';
 import { type AdoptTarget, OP_ORDER, type Op, type OrgRef, type PlanWarning, type RoleRef } from './plan.js';
 import type { ScopeSpec } from './policy.js';
 
 export const BULK_LIMIT = 100;
+
+type OrgGrant = UserGrant & { org: OrgRef };
 export const ADMIN_ROLE_ID = 'account_admin';
 
 export interface DiffResult {
@@ -306,7 +308,7 @@ class DiffContext {
           continue;
         }
         this.adopt({ type: 'user', email: want.email }, [
-          ...want.enterpriseRole.reasons,
+          ...this.entReasons(want),
           'already a direct member of Devin',
         ]);
       }
@@ -316,13 +318,13 @@ class DiffContext {
           role: want.enterpriseRole.role,
           people: [],
         };
-        batch.people.push({ email: want.email, reasons: want.enterpriseRole.reasons });
+        batch.people.push({ email: want.email, reasons: this.entReasons(want) });
         this.invites.set(want.enterpriseRole.role.id, batch);
         for (const [orgId, grant] of want.orgRoles) {
           const current = have?.orgRoles[orgId];
           if (current === grant.role.id) continue;
-          if (current === undefined) this.addOrgUser(want.email, have?.id ?? null, grant);
-          else this.setOrgUserRole(want.email, have?.id as string, grant, current);
+          if (current === undefined) this.addOrgUser(want, have?.id ?? null, grant);
+          else this.setOrgUserRole(want, have?.id as string, grant, current);
         }
         if (have) this.removeUnwantedOrgs(have, want.orgRoles, want.email);
         continue;
@@ -335,14 +337,14 @@ class DiffContext {
           userId: have.id,
           role: want.enterpriseRole.role,
           expected: { role: this.role(have.enterpriseRoleId) },
-          reasons: want.enterpriseRole.reasons,
+          reasons: this.entReasons(want),
         });
       }
       for (const [orgId, grant] of want.orgRoles) {
         const current = have.orgRoles[orgId];
         if (current === grant.role.id) continue;
-        if (current === undefined) this.addOrgUser(want.email, have.id, grant);
-        else this.setOrgUserRole(want.email, have.id, grant, current);
+        if (current === undefined) this.addOrgUser(want, have.id, grant);
+        else this.setOrgUserRole(want, have.id, grant, current);
       }
       this.removeUnwantedOrgs(have, want.orgRoles, want.email);
     }
@@ -431,35 +433,34 @@ class DiffContext {
     }
   }
 
-  private addOrgUser(email: string, userId: string | null, grant: Grant & { org: OrgRef }): void {
+  private addOrgUser(want: DesiredUser, userId: string | null, grant: OrgGrant): void {
     this.ops.push({
       kind: 'addOrgUser',
-      key: `addOrgUser/${grant.org.id}/${emailKey(email)}`,
-      email,
+      key: `addOrgUser/${grant.org.id}/${emailKey(want.email)}`,
+      email: want.email,
       userId,
       org: grant.org,
       role: grant.role,
       expected: { role: null },
-      reasons: grant.reasons,
+      reasons: this.desired.explain(want, grant, grant.org.name),
     });
   }
 
-  private setOrgUserRole(
-    email: string,
-    userId: string,
-    grant: Grant & { org: OrgRef },
-    currentRoleId: string,
-  ): void {
+  private setOrgUserRole(want: DesiredUser, userId: string, grant: OrgGrant, currentRoleId: string): void {
     this.ops.push({
       kind: 'setOrgUserRole',
-      key: `setOrgUserRole/${grant.org.id}/${emailKey(email)}`,
-      email,
+      key: `setOrgUserRole/${grant.org.id}/${emailKey(want.email)}`,
+      email: want.email,
       userId,
       org: grant.org,
       role: grant.role,
       expected: { role: this.role(currentRoleId) },
-      reasons: grant.reasons,
+      reasons: this.desired.explain(want, grant, grant.org.name),
     });
+  }
+
+  private entReasons(want: DesiredUser): string[] {
+    return this.desired.explain(want, want.enterpriseRole, 'enterprise');
   }
 
   private sameAccess(have: DevinUser, want: DesiredUser): boolean {
