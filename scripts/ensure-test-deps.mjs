@@ -5,7 +5,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 
 /** program on PATH → Debian package that provides it. Grows as tests start more real servers. */
-const REQUIRED = [];
+const REQUIRED = [{ bin: 'chromium', pkg: 'chromium' }];
 
 const missing = REQUIRED.filter(({ bin }) => spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0);
 if (missing.length === 0) process.exit(0);

@@ -2,7 +2,7 @@
 // in; a verdict out. A blocked verdict holds back the plan's removals (additions still apply)
 // until a human approves; an incomplete read never gets this far with a removal in it.
 import type { LastRun } from '../state/ledger.js';
-import type { GuardrailVerdict, Op } from './plan.js';
+import { type GuardrailVerdict, type Op, REMOVAL_KINDS } from './plan.js';
 import type { GuardrailSpec } from './policy.js';
 
 export interface GuardrailInput {
@@ -48,7 +48,10 @@ export function guardrails(input: GuardrailInput): GuardrailVerdict {
   return { verdict: reasons.length > 0 ? 'blocked' : 'ok', reasons };
 }
 
-/** The number of removals a human must approve (`apply --allow-removals N`). */
+/**
+ * The number a human approves with `apply --allow-removals N`: every removal op, since a blocked
+ * verdict holds back all of them, not only the ones that crossed a threshold.
+ */
 export function removalCount(ops: readonly Op[]): number {
-  return ops.filter((o) => o.kind === 'removeUser' || o.kind === 'unregisterIdpGroup').length;
+  return ops.filter((o) => REMOVAL_KINDS.has(o.kind)).length;
 }

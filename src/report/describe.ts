@@ -1,0 +1,295 @@
+// What every report says about an op, decided once: the Markdown and HTML renderers only differ in
+// markup, so a reviewer reading either (or both, in a PR and in the daemon UI) sees the same facts.
+import { removalCount as countRemovals } from '../reconcile/guardrails.js';
+import {
+  OP_ORDER,
+  type Op,
+  type OpKind,
+  type OrgRef,
+  type Plan,
+  type PlanWarning,
+  REMOVAL_KINDS,
+  type RoleRef,
+} from '../reconcile/plan.js';
+
+/** How a change reads at a glance; drives the colour in the HTML and the section in the Markdown. */
+export type ChangeCategory = 'adopt' | 'add' | 'change' | 'remove';
+
+export const KIND_LABELS: Readonly<Record<OpKind, string>> = {
+  adopt: 'Adopt',
+  registerIdpGroups: 'Register IdP group',
+  setGroupEnterpriseRole: 'Group enterprise role',
+  setGroupOrgRole: 'Group org role',
+  inviteUsers: 'Invite user',
+  setUserEnterpriseRole: 'User enterprise role',
+  addOrgUser: 'Add to org',
+  setOrgUserRole: 'User org role',
+  removeOrgUser: 'Remove from org',
+  removeUser: 'Remove user',
+  removeGroupOrgRole: 'Remove group org role',
+  removeGroupEnterpriseRole: 'Remove group enterprise role',
+  unregisterIdpGroup: 'Unregister IdP group',
+};
+
+/** 1-based position in the execution order, the "phase #" reviewers see. */
+export function phaseOf(kind: OpKind): number {
+  return OP_ORDER.indexOf(kind) + 1;
+}
+
+/**
+ * One subject of one op. Bulk ops (invite, register) become one change per email or group, so a
+ * reviewer finds "alice" under her own name and the counts mean people and groups, not API calls.
+ */
+export interface Change {
+  op: Op;
+  kind: OpKind;
+  phase: number;
+  category: ChangeCategory;
+  subjectType: 'user' | 'group';
+  /** Email or IdP group name. */
+  subject: string;
+  org: OrgRef | null;
+  /** The role found when planning (null: none). */
+  from: RoleRef | null;
+  /** The role after the change (null: none, e.g. a removal). */
+  to: RoleRef | null;
+  reasons: string[];
+}
+
+function categoryOf(op: Op): ChangeCategory {
+  if (op.kind === 'adopt') return 'adopt';
+  if (REMOVAL_KINDS.has(op.kind)) return 'remove';
+  switch (op.kind) {
+    case 'setGroupEnterpriseRole':
+    case 'setGroupOrgRole':
+      return op.expected.role === null ? 'add' : 'change';
+    case 'setUserEnterpriseRole':
+    case 'setOrgUserRole':
+      return 'change';
+    default:
+      return 'add';
+  }
+}
+
+/**
+ * The reasons of a bulk op cover all its subjects ("alice → …", "bob → …"). Under one subject, show
+ * those that name it; when none does, the reasons are about the op as a whole, so show them all.
+ */
+function reasonsFor(op: Op, subject: string, bulk: boolean): string[] {
+  if (!bulk) return op.reasons;
+  const needle = subject.toLowerCase();
+  const own = op.reasons.filter((r) => r.toLowerCase().includes(needle));
+  return own.length > 0 ? own : op.reasons;
+}
+
+export function changesOf(op: Op): Change[] {
+  const base = { op, kind: op.kind, phase: phaseOf(op.kind), category: categoryOf(op) };
+  const bulk =
+    (op.kind === 'inviteUsers' && op.emails.length > 1) ||
+    (op.kind === 'registerIdpGroups' && op.groups.length > 1);
+  const make =
+    (subjectType: 'user' | 'group') =>
+    (subject: string, org: OrgRef | null, from: RoleRef | null, to: RoleRef | null): Change => ({
+      ...base,
+      subjectType,
+      subject,
+      org,
+      from,
+      to,
+      reasons: reasonsFor(op, subject, bulk),
+    });
+  const user = make('user');
+  const group = make('group');
+  switch (op.kind) {
+    case 'adopt': {
+      const t = op.target;
+      if (t.type === 'user') return [user(t.email, null, null, null)];
+      if (t.type === 'group') return [group(t.group, null, null, null)];
+      // The target names the org by id only; showing the id twice would read as a bug.
+      return [group(t.group, t.orgId === null ? null : { id: t.orgId, name: t.orgId }, null, null)];
+    }
+    case 'registerIdpGroups':
+      return op.groups.map((g) => group(g, null, null, null));
+    case 'setGroupEnterpriseRole':
+      return [group(op.group, null, op.expected.role, op.role)];
+    case 'setGroupOrgRole':
+      return [group(op.group, op.org, op.expected.role, op.role)];
+    case 'inviteUsers':
+      return op.emails.map((e) => user(e, null, null, op.role));
+    case 'setUserEnterpriseRole':
+      return [user(op.email, null, op.expected.role, op.role)];
+    case 'addOrgUser':
+      return [user(op.email, op.org, null, op.role)];
+    case 'setOrgUserRole':
+      return [user(op.email, op.org, op.expected.role, op.role)];
+    case 'removeOrgUser':
+      return [user(op.email, op.org, op.expected.role, null)];
+    case 'removeUser':
+      return [user(op.email, null, op.expected.role, null)];
+    case 'removeGroupOrgRole':
+      return [group(op.group, op.org, op.expected.role, null)];
+    case 'removeGroupEnterpriseRole':
+      return [group(op.group, null, op.expected.role, null)];
+    case 'unregisterIdpGroup':
+      return [group(op.group, null, null, null)];
+  }
+}
+
+/** Every change of the plan in execution order; within a phase, the plan's own order. */
+export function planChanges(plan: Plan): Change[] {
+  return plan.ops
+    .flatMap(changesOf)
+    .map((c, i) => ({ c, i }))
+    .sort((a, b) => a.c.phase - b.c.phase || a.i - b.i)
+    .map(({ c }) => c);
+}
+
+/** How one output language shows a role or org (escaped); the literal words stay the same. */
+export interface TextFormat {
+  ref(ref: RoleRef | OrgRef): string;
+}
+
+/** Names and ids are shown together, because Devin's UI shows names and its API (and logs) ids. */
+export function refParts(ref: RoleRef | OrgRef): { name: string; id: string | null } {
+  return { name: ref.name, id: ref.name === ref.id ? null : ref.id };
+}
+
+export function plainRef(ref: RoleRef | OrgRef): string {
+  const { name, id } = refParts(ref);
+  return id === null ? name : `${name} (${id})`;
+}
+
+/** What the change does to its subject, as a phrase that reads after the subject's name. */
+export function describeAction(c: Change, f: TextFormat): string {
+  const role = (r: RoleRef | null) => (r === null ? 'none' : f.ref(r));
+  const inOrg = c.org === null ? '' : ` in org ${f.ref(c.org)}`;
+  const op = c.op;
+  switch (op.kind) {
+    case 'adopt':
+      if (op.target.type === 'user') return 'Adopt the existing user (ownership only; no API call)';
+      if (op.target.type === 'group')
+        return 'Adopt the existing registry entry (ownership only; no API call)';
+      return op.target.orgId === null
+        ? 'Adopt the existing enterprise role mapping (ownership only; no API call)'
+        : `Adopt the existing role mapping${inOrg} (ownership only; no API call)`;
+    case 'registerIdpGroups':
+      return "Register in Devin's IdP-group registry";
+    case 'setGroupEnterpriseRole':
+      return c.from === null
+        ? `Map to enterprise role ${role(c.to)}`
+        : `Change enterprise role: ${role(c.from)} → ${role(c.to)}`;
+    case 'setGroupOrgRole':
+      return c.from === null
+        ? `Map to role ${role(c.to)}${inOrg}`
+        : `Change role${inOrg}: ${role(c.from)} → ${role(c.to)}`;
+    case 'inviteUsers':
+      return `Invite to the enterprise as ${role(c.to)}`;
+    case 'setUserEnterpriseRole':
+      return `Change enterprise role: ${role(c.from)} → ${role(c.to)}`;
+    case 'addOrgUser':
+      return `Add to org ${c.org === null ? '' : f.ref(c.org)} as ${role(c.to)}`;
+    case 'setOrgUserRole':
+      return `Change role${inOrg}: ${role(c.from)} → ${role(c.to)}`;
+    case 'removeOrgUser':
+      return `Remove from org ${c.org === null ? '' : f.ref(c.org)}, currently ${role(c.from)}`;
+    case 'removeUser':
+      return c.from === null
+        ? 'Remove from the enterprise, currently without an enterprise role'
+        : `Remove from the enterprise, currently ${role(c.from)}`;
+    case 'removeGroupOrgRole':
+      return `Remove the role mapping${inOrg}, currently ${role(c.from)}`;
+    case 'removeGroupEnterpriseRole':
+      return `Remove the enterprise role mapping, currently ${role(c.from)}`;
+    case 'unregisterIdpGroup':
+      return "Unregister from Devin's IdP-group registry";
+  }
+}
+
+export const PLAIN: TextFormat = { ref: plainRef };
+
+export interface KindSummary {
+  kind: OpKind;
+  phase: number;
+  label: string;
+  /** Ops (API calls or bulk calls) of this kind. */
+  ops: number;
+  /** Users or groups they touch. */
+  subjects: number;
+}
+
+/** Counts in execution order, from the ops themselves so the report never disagrees with its rows. */
+export function summarizeByKind(plan: Plan): KindSummary[] {
+  const ops = new Map<OpKind, number>();
+  const subjects = new Map<OpKind, number>();
+  for (const op of plan.ops) {
+    ops.set(op.kind, (ops.get(op.kind) ?? 0) + 1);
+    subjects.set(op.kind, (subjects.get(op.kind) ?? 0) + changesOf(op).length);
+  }
+  return OP_ORDER.filter((k) => ops.has(k)).map((kind) => ({
+    kind,
+    phase: phaseOf(kind),
+    label: KIND_LABELS[kind],
+    ops: ops.get(kind) ?? 0,
+    subjects: subjects.get(kind) ?? 0,
+  }));
+}
+
+/**
+ * The N of `idsync apply --allow-removals N`: removal ops are never bulk, so this is also the
+ * number of removed memberships, users, mappings and registry entries.
+ */
+/** Same count as the executor uses to release a blocked plan's removals. */
+export function removalCount(plan: Plan): number {
+  return countRemovals(plan.ops);
+}
+
+export interface WarningGroup {
+  code: PlanWarning['code'];
+  warnings: PlanWarning[];
+}
+
+/** By code, in order of first appearance, except that an incomplete read, which changes what the plan means, comes first. */
+export function groupWarnings(warnings: readonly PlanWarning[]): WarningGroup[] {
+  const groups = new Map<PlanWarning['code'], PlanWarning[]>();
+  for (const w of warnings) {
+    const list = groups.get(w.code);
+    if (list) list.push(w);
+    else groups.set(w.code, [w]);
+  }
+  return [...groups]
+    .map(([code, list]) => ({ code, warnings: list }))
+    .sort((a, b) => Number(b.code === 'incomplete-read') - Number(a.code === 'incomplete-read'));
+}
+
+export const EMPTY_PLAN_MESSAGE = 'No changes: Devin already matches the directory.';
+export const INCOMPLETE_MESSAGE =
+  'The directory read was incomplete: removals and role changes were held back, and only additions are planned. The next complete read plans the rest.';
+
+export function allowRemovalsHint(plan: Plan): string {
+  return `idsync apply --allow-removals ${removalCount(plan)}`;
+}
+
+/** Options shared by the Markdown and HTML reports. */
+export interface ReportOptions {
+  /** Default "idsync plan". */
+  title?: string;
+  /** Where the directory was read from, e.g. `ldaps://dc1.corp:636`. */
+  source?: string;
+  /** The Devin API base URL the plan was made against. */
+  devin?: string;
+}
+
+export const DEFAULT_TITLE = 'idsync plan';
+
+export function statsLine(plan: Plan): string {
+  const s = plan.stats;
+  return (
+    `Directory: ${s.directoryUsers} users, ${s.directoryGroups} groups · ` +
+    `Devin: ${s.devinUsers} users, ${s.devinGroups} groups · managed users: ${s.managedUsers}`
+  );
+}
+
+/** Case-insensitive, as emails are compared; ties keep their order. */
+export function compareSubjects(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { sensitivity: 'base' });
+}

@@ -1,0 +1,16 @@
+export {
+  type Change,
+  type ChangeCategory,
+  changesOf,
+  describeAction,
+  KIND_LABELS,
+  phaseOf,
+  planChanges,
+  type ReportOptions,
+  removalCount,
+  summarizeByKind,
+} from './describe.js';
+export { escapeHtml, renderHtml } from './html.js';
+export { PlanFileError, type PlanFileIssue, parsePlanJson, renderJson } from './json.js';
+export { escapeMarkdown, renderMarkdown } from './markdown.js';
+export { type ReportPaths, writeReports } from './writeReports.js';

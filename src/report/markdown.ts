@@ -1,0 +1,169 @@
+// The plan as Markdown, for review in a PR or a ticket: who gains what, who loses what, and why,
+// with the guardrail verdict where nobody can miss it.
+import type { OrgRef, Plan, RoleRef } from '../reconcile/plan.js';
+import {
+  allowRemovalsHint,
+  type Change,
+  compareSubjects,
+  DEFAULT_TITLE,
+  describeAction,
+  EMPTY_PLAN_MESSAGE,
+  groupWarnings,
+  INCOMPLETE_MESSAGE,
+  planChanges,
+  type ReportOptions,
+  refParts,
+  removalCount,
+  statsLine,
+  summarizeByKind,
+  type TextFormat,
+} from './describe.js';
+
+/**
+ * Makes any directory value literal text, wherever it lands: in a table cell, a heading or right
+ * after a list marker. Names come from the directory and from Devin, so `a|b*c` or `<script>`
+ * must neither break a table nor become markup.
+ */
+export function escapeMarkdown(value: string): string {
+  const flat = value.replace(/\r\n|[\r\n\t]/g, ' ');
+  // `$` is GitHub's math delimiter; `&` would start an entity; the rest are CommonMark punctuation.
+  const escaped = flat.replace(/[\\`*_[\]<>|~#&$]/g, (c) => `\\${c}`);
+  // A value right after a list marker could start a nested block: a list item, a heading underline.
+  return escaped.replace(/^([-+=])/, '\\$1').replace(/^(\d+)([.)])/, '$1\\$2');
+}
+
+const mdRef = (ref: RoleRef | OrgRef): string => {
+  const { name, id } = refParts(ref);
+  return id === null ? `**${escapeMarkdown(name)}**` : `**${escapeMarkdown(name)}** (${escapeMarkdown(id)})`;
+};
+
+const MD: TextFormat = { ref: mdRef };
+
+/** Hex or `sha256:…` fingerprints read best as code; anything else is escaped text. */
+function code(value: string): string {
+  return /^[\w:.+/=-]+$/.test(value) ? `\`${value}\`` : escapeMarkdown(value);
+}
+
+function changeItem(c: Change, withSubject: boolean): string[] {
+  const action = describeAction(c, MD);
+  const head = withSubject ? `- **${escapeMarkdown(c.subject)}**: ${action}` : `- ${action}`;
+  return [head, ...c.reasons.map((r) => `  - ${escapeMarkdown(r)}`)];
+}
+
+function bySubject(changes: Change[], keyOf: (subject: string) => string): Array<[string, Change[]]> {
+  const map = new Map<string, { shown: string; changes: Change[] }>();
+  for (const c of changes) {
+    const k = keyOf(c.subject);
+    const entry = map.get(k);
+    if (entry) entry.changes.push(c);
+    else map.set(k, { shown: c.subject, changes: [c] });
+  }
+  return [...map.values()]
+    .sort((a, b) => compareSubjects(a.shown, b.shown))
+    .map((e): [string, Change[]] => [e.shown, e.changes]);
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+export function renderMarkdown(plan: Plan, opts: ReportOptions = {}): string {
+  const out: string[] = [];
+  const changes = planChanges(plan);
+  const removals = changes.filter((c) => c.category === 'remove');
+  const blocked = plan.guardrails.verdict === 'blocked';
+
+  out.push(`# ${escapeMarkdown(opts.title ?? DEFAULT_TITLE)}`, '');
+  out.push(`- **Created:** ${escapeMarkdown(plan.createdAt)}`);
+  if (opts.source !== undefined) out.push(`- **Directory source:** ${escapeMarkdown(opts.source)}`);
+  if (opts.devin !== undefined) out.push(`- **Devin:** ${escapeMarkdown(opts.devin)}`);
+  out.push(`- **Fingerprint:** ${code(plan.fingerprint)}`);
+  out.push(`- **Directory read:** ${plan.complete ? 'complete' : '**incomplete**'}`);
+  out.push(`- **Counts:** ${escapeMarkdown(statsLine(plan))}`, '');
+
+  if (!plan.complete) out.push(`> **⚠️ Incomplete directory read.** ${INCOMPLETE_MESSAGE}`, '');
+
+  if (blocked) {
+    out.push('## ⛔ Guardrails: BLOCKED', '');
+    out.push('> **⛔ Removals are blocked and will not be applied.** Additions and changes still apply.');
+    out.push('>');
+    for (const r of plan.guardrails.reasons) out.push(`> - ${escapeMarkdown(r)}`);
+    out.push('>');
+    out.push(
+      `> Review the ${plural(removalCount(plan), 'removal')} below, then approve them with \`${allowRemovalsHint(plan)}\`.`,
+    );
+    out.push('');
+  } else if (plan.ops.length > 0 || plan.guardrails.reasons.length > 0) {
+    out.push('## Guardrails: ok', '');
+    if (plan.guardrails.reasons.length === 0) out.push('All changes are within the configured limits.');
+    for (const r of plan.guardrails.reasons) out.push(`- ${escapeMarkdown(r)}`);
+    out.push('');
+  }
+
+  if (plan.ops.length === 0) {
+    out.push(`**${EMPTY_PLAN_MESSAGE}**`, '');
+  } else {
+    out.push('## Summary', '');
+    out.push('| # | Change | Kind | Ops | Subjects |', '|--:|---|---|--:|--:|');
+    for (const s of summarizeByKind(plan)) {
+      out.push(`| ${s.phase} | ${s.label} | \`${s.kind}\` | ${s.ops} | ${s.subjects} |`);
+    }
+    out.push(`| | **Total** | | **${plan.ops.length}** | **${changes.length}** |`, '');
+  }
+
+  if (plan.warnings.length > 0) {
+    out.push(`## Warnings (${plan.warnings.length})`, '');
+    for (const g of groupWarnings(plan.warnings)) {
+      out.push(`### \`${g.code}\` (${g.warnings.length})`, '');
+      for (const w of g.warnings) {
+        const subject = w.subject === undefined ? '' : ` (${escapeMarkdown(w.subject)})`;
+        out.push(`- ${escapeMarkdown(w.message)}${subject}`);
+      }
+      out.push('');
+    }
+  }
+
+  const kept = changes.filter((c) => c.category !== 'remove');
+  const users = bySubject(
+    kept.filter((c) => c.subjectType === 'user'),
+    // Emails compare case-insensitively (DESIGN §3): one heading per person.
+    (e) => e.trim().toLowerCase(),
+  );
+  const groups = bySubject(
+    kept.filter((c) => c.subjectType === 'group'),
+    (g) => g,
+  );
+  if (users.length > 0) {
+    out.push(`## Changes by user (${plural(users.length, 'user')})`, '');
+    for (const [email, list] of users) {
+      out.push(`### ${escapeMarkdown(email)}`, '');
+      for (const c of list) out.push(...changeItem(c, false));
+      out.push('');
+    }
+  }
+  if (groups.length > 0) {
+    out.push(`## Changes by group (${plural(groups.length, 'group')})`, '');
+    for (const [group, list] of groups) {
+      out.push(`### ${escapeMarkdown(group)}`, '');
+      for (const c of list) out.push(...changeItem(c, false));
+      out.push('');
+    }
+  }
+
+  if (removals.length > 0) {
+    out.push(`## ⛔ Removals (${removals.length})${blocked ? ': BLOCKED' : ''}`, '');
+    out.push(
+      blocked
+        ? `> **These remove access and are blocked.** They run only after approval: \`${allowRemovalsHint(plan)}\`.`
+        : '> **These remove access.** They run last, in this order.',
+      '',
+    );
+    for (const c of removals) out.push(...changeItem(c, true));
+    out.push('');
+  }
+
+  return `${out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd()}\n`;
+}
