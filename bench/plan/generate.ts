@@ -1,7 +1,8 @@
 // A generated company for bench/plan: users in teams nested up to 6 deep under 50 divisions (one
 // org each), and a Devin that already matches it except for 5% drift. Deterministic (seeded).
-import type { DirectoryGroup, DirectorySnapshot, DirectoryUser } from '../../src/directory/types.js';
+
 import type { DevinGroupRole, DevinSnapshot, DevinUser } from '../../src/devin/snapshot.js';
+import type { DirectoryGroup, DirectorySnapshot, DirectoryUser } from '../../src/directory/types.js';
 import { DEFAULT_GUARDRAILS, type SyncPolicy } from '../../src/reconcile/policy.js';
 import { groupRoleKey, type OwnershipLedger } from '../../src/state/ledger.js';
 
@@ -37,7 +38,12 @@ export function generate(userCount: number, groupCount: number, seed = 1): Bench
   for (let i = 0; i < groupCount; i++) {
     const isDivision = i < ORGS;
     const id = `g${i}`;
-    groups.push({ id, name: isDivision ? `division-${i}` : `team-${i}`, memberUserIds: [], memberGroupIds: [] });
+    groups.push({
+      id,
+      name: isDivision ? `division-${i}` : `team-${i}`,
+      memberUserIds: [],
+      memberGroupIds: [],
+    });
     if (isDivision) {
       depthOf.push(0);
       divisionOf.push(i);
@@ -74,7 +80,13 @@ export function generate(userCount: number, groupCount: number, seed = 1): Bench
 
   const policy: SyncPolicy = {
     mappings: [
-      { group: { pattern: 'team-*' }, idpGroupName: 'devin-{name}', enterpriseRole: 'account_member', orgs: [], provisionUsers: false },
+      {
+        group: { pattern: 'team-*' },
+        idpGroupName: 'devin-{name}',
+        enterpriseRole: 'account_member',
+        orgs: [],
+        provisionUsers: false,
+      },
       ...Array.from({ length: ORGS }, (_, k) => ({
         group: { name: `division-${k}` },
         idpGroupName: 'devin-{name}',
@@ -83,27 +95,54 @@ export function generate(userCount: number, groupCount: number, seed = 1): Bench
         provisionUsers: true,
       })),
     ],
-    scope: { emailDomains: ['corp.example'], protectedUsers: [], groupNamePattern: 'devin-*', deprovision: 'remove', adopt: 'matching' },
+    scope: {
+      emailDomains: ['corp.example'],
+      protectedUsers: [],
+      groupNamePattern: 'devin-*',
+      deprovision: 'remove',
+      adopt: 'matching',
+    },
     rolePrecedence: [],
     guardrails: DEFAULT_GUARDRAILS,
   };
 
   // Devin as a previous sync left it, with 5% drift: some people missing, some with the wrong org
   // role, some leavers still present, some groups unregistered.
-  const devinUsers: DevinUser[] = [{ id: 'user-admin', email: 'admin@corp.example', name: 'Admin', enterpriseRoleId: 'account_admin', orgRoles: {} }];
+  const devinUsers: DevinUser[] = [
+    {
+      id: 'user-admin',
+      email: 'admin@corp.example',
+      name: 'Admin',
+      enterpriseRoleId: 'account_admin',
+      orgRoles: {},
+    },
+  ];
   const owned: string[] = [];
   users.forEach((u, i) => {
     if (!u.email || !u.enabled) return;
     const r = rnd();
     if (r < 0.025) return; // new joiner: not in Devin yet
     const orgRoles: Record<string, string> = {};
-    for (const d of userDivisions[i] as Set<number>) orgRoles[`org-${d}`] = r < 0.05 ? 'org_admin' : 'org_member';
-    devinUsers.push({ id: `user-${i}`, email: u.email, name: u.name, enterpriseRoleId: 'account_member', orgRoles });
+    for (const d of userDivisions[i] as Set<number>)
+      orgRoles[`org-${d}`] = r < 0.05 ? 'org_admin' : 'org_member';
+    devinUsers.push({
+      id: `user-${i}`,
+      email: u.email,
+      name: u.name,
+      enterpriseRoleId: 'account_member',
+      orgRoles,
+    });
     owned.push(u.email);
   });
   for (let i = 0; i < Math.floor(userCount * 0.025); i++) {
     const email = `leaver${i}@corp.example`;
-    devinUsers.push({ id: `user-leaver-${i}`, email, name: `Leaver ${i}`, enterpriseRoleId: 'account_member', orgRoles: { 'org-0': 'org_member' } });
+    devinUsers.push({
+      id: `user-leaver-${i}`,
+      email,
+      name: `Leaver ${i}`,
+      enterpriseRoleId: 'account_member',
+      orgRoles: { 'org-0': 'org_member' },
+    });
     owned.push(email);
   }
   const registeredGroups: string[] = [];
@@ -117,7 +156,15 @@ export function generate(userCount: number, groupCount: number, seed = 1): Bench
   });
 
   return {
-    directory: { source: 'bench', readAt: 't', users, groups, complete: true, incompleteReasons: [], warnings: [] },
+    directory: {
+      source: 'bench',
+      readAt: 't',
+      users,
+      groups,
+      complete: true,
+      incompleteReasons: [],
+      warnings: [],
+    },
     devin: {
       readAt: 't',
       orgs: Array.from({ length: ORGS }, (_, k) => ({ id: `org-${k}`, name: `Org ${k}` })),

@@ -22,8 +22,16 @@ try {
   for (const [users, groups] of cases) {
     const file = join(dir, `in-${users}-${groups}.json`);
     writeFileSync(file, JSON.stringify(generate(users, groups)));
-    const out = execFileSync(process.execPath, ['--import', 'tsx', join(here, 'case.ts'), file], { encoding: 'utf8' });
-    const r = JSON.parse(out) as { parseMs: number; planMs: number; ops: number; bytes: number; maxRssKb: number };
+    const out = execFileSync(process.execPath, ['--import', 'tsx', join(here, 'case.ts'), file], {
+      encoding: 'utf8',
+    });
+    const r = JSON.parse(out) as {
+      parseMs: number;
+      planMs: number;
+      ops: number;
+      bytes: number;
+      maxRssKb: number;
+    };
     console.log(
       `${String(users).padEnd(8)} ${String(groups).padEnd(7)} ${String(r.ops).padEnd(7)} ${(r.bytes / 1e6).toFixed(1).padStart(8)}  ${`${r.parseMs.toFixed(0)} ms`.padStart(10)}  ${`${r.planMs.toFixed(0)} ms`.padStart(22)}  ${`${(r.planMs / r.parseMs).toFixed(1)}x`.padStart(5)}  ${`${(r.maxRssKb / 1024).toFixed(0)} MB`.padStart(8)}`,
     );
@@ -31,6 +39,8 @@ try {
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-console.log('\nmethod: each case in a fresh node process (tsx); inputs read from a JSON file and parsed (timed),');
+console.log(
+  '\nmethod: each case in a fresh node process (tsx); inputs read from a JSON file and parsed (timed),',
+);
 console.log('then planSync timed 3 times, median shown; peak RSS = the process maximum (parse + 3 plans).');
 console.log('goal: ≤ 2 s and ≤ 500 MB at 100k users.');

@@ -1,9 +1,14 @@
 #!/usr/bin/env node
 // The `idsync` command. Each subcommand lives in its own module; this file only wires them.
 import { Command, CommanderError } from 'commander';
+import { applyCommand } from './applyCommand.js';
+import { demoCommand } from './demoCommand.js';
 import { EXIT } from './exitCodes.js';
 import { readPackageVersion } from './packageInfo.js';
+import { planCommand } from './planCommand.js';
+import { schemaCommand } from './schemaCommand.js';
 import { simulatorCommand } from './simulatorCommand.js';
+import { validateCommand } from './validateCommand.js';
 
 export function buildProgram(): Command {
   const program = new Command('idsync')
@@ -13,7 +18,12 @@ export function buildProgram(): Command {
     .version(readPackageVersion(), '-V, --version')
     .showHelpAfterError()
     .exitOverride();
+  program.addCommand(demoCommand());
+  program.addCommand(planCommand());
+  program.addCommand(applyCommand());
   program.addCommand(simulatorCommand());
+  program.addCommand(schemaCommand());
+  program.addCommand(validateCommand());
   return program;
 }
 

@@ -4,15 +4,20 @@ import { type DestinationStream, type Logger, pino } from 'pino';
  * Every place a secret could reach a log line. A pino child inherits these; never give a child its
  * own `redact`, which would replace them (see LIBRARIES.md).
  */
-export const REDACT_PATHS = [
+const SECRET_KEYS = [
   'token',
   'password',
   'secret',
-  '*.token',
-  '*.password',
-  '*.secret',
   'authorization',
-  '*.authorization',
+  'bindPassword',
+  'clientSecret',
+  'adminToken',
+  'webhookSecret',
+  'privateKey',
+];
+export const REDACT_PATHS = [
+  // At the top level, one level down and two levels down (e.g. `config.devin.token`).
+  ...SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]),
   'headers.authorization',
   'req.headers.authorization',
   'req.headers["x-idsync-signature"]',

@@ -1,0 +1,536 @@
+// The config file's shape (DESIGN §4) as one zod schema: the single source for validation, for the
+// types the loader returns and, through `idsync schema`, for the JSON Schema editors use.
+//
+// Conventions that the error formatter (issues.ts) relies on:
+// - every object is strict, so a typo is an error and not a silently ignored key;
+// - a schema-level `error` is the *expected* half of a message ("an ldap:// or ldaps:// URL"),
+//   the loader adds what was found;
+// - custom issues (the cross-field rules) carry a complete message;
+// - cross-field rules run with `when: always` so they are reported together with field errors
+//   instead of only after every field is fixed. They therefore see unvalidated input: `unknown`.
+import { z } from 'zod';
+import { DEFAULT_GUARDRAILS } from '../reconcile/policy.js';
+
+const always = { when: () => true };
+
+type Ctx = z.RefinementCtx;
+
+function rec(v: unknown): Record<string, unknown> | undefined {
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : undefined;
+}
+
+const present = (o: Record<string, unknown>, key: string): boolean => o[key] !== undefined;
+
+/** Exactly one of a value and its `*File` twin, e.g. `token` | `tokenFile`. */
+function exactlyOne(o: Record<string, unknown>, ctx: Ctx, keys: readonly string[], optional = false): void {
+  const given = keys.filter((k) => present(o, k));
+  const names = keys.join(' or ');
+  if (given.length === 0 && !optional) {
+    ctx.addIssue({ code: 'custom', message: `expected exactly one of ${names}, found neither`, path: [] });
+  } else if (given.length > 1) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected ${optional ? 'at most' : 'exactly'} one of ${names}, found ${given.length === 2 ? 'both ' : ''}${given.join(' and ')}`,
+      path: [given[given.length - 1] ?? keys[0] ?? ''],
+    });
+  }
+}
+
+const nonEmpty = z.string().min(1);
+const filePath = nonEmpty.describe(
+  "Path of a file to read; a relative path resolves against this config file's directory. One trailing newline is trimmed.",
+);
+const secretHint = (what: string): string => `${what}. Prefer the *File form or \${ENV} substitution.`;
+const secret = (what: string) => nonEmpty.describe(secretHint(what));
+
+// ---- durations ------------------------------------------------------------------------------------
+
+const DURATION = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
+const MIN_SCHEDULE_MS = 60_000;
+
+/** `30s`, `15m`, `1h`, `1d`, or a combination in that order (`1h30m`); undefined if not a duration. */
+export function parseDuration(text: string): number | undefined {
+  const m = DURATION.exec(text);
+  if (!m || text === '') return undefined;
+  const [, d, h, min, s] = m;
+  return ((Number(d ?? 0) * 24 + Number(h ?? 0)) * 60 + Number(min ?? 0)) * 60_000 + Number(s ?? 0) * 1000;
+}
+
+const Duration = z
+  .string()
+  .regex(/^(?=\d)(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?$/, {
+    error: 'a duration such as 30m, 1h, 1h30m or 1d (units d, h, m, s)',
+  })
+  .superRefine((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms !== undefined && ms < MIN_SCHEDULE_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected at least 1m between runs, found ${JSON.stringify(v)}`,
+      });
+    }
+  });
+
+// ---- source ---------------------------------------------------------------------------------------
+
+const FileSource = z
+  .strictObject({
+    type: z.literal('file'),
+    path: filePath.describe(
+      "The JSON directory snapshot. A relative path resolves against this config file's directory.",
+    ),
+  })
+  .describe('A JSON directory snapshot: the demo, tests, or an export from another tool.');
+
+const positiveInt = z.int().min(1);
+
+const LdapSource = z
+  .strictObject({
+    type: z.literal('ldap'),
+    url: z
+      .url({
+        protocol: /^ldaps?$/,
+        error: 'an ldap:// or ldaps:// URL such as ldaps://dc1.corp.example:636',
+      })
+      .describe('ldaps://host:636, or ldap://host:389 (use startTLS: true to encrypt it).'),
+    bindDN: nonEmpty.describe('DN of the service account idsync binds as.'),
+    bindPassword: secret('Password of bindDN').optional(),
+    bindPasswordFile: filePath.describe('File holding the password of bindDN.').optional(),
+    profile: z
+      .enum(['openldap', 'activedirectory'])
+      .describe('Schema conventions: openldap (inetOrgPerson, entryUUID) or activedirectory (objectGUID).'),
+    userBase: nonEmpty.describe('Base DN under which users are searched.'),
+    groupBase: nonEmpty.describe('Base DN under which groups are searched.'),
+    userFilter: nonEmpty.describe('LDAP filter for users; the profile supplies a default.').optional(),
+    groupFilter: nonEmpty.describe('LDAP filter for groups; the profile supplies a default.').optional(),
+    caFile: filePath.describe('PEM CA bundle the server certificate is verified against.').optional(),
+    startTLS: z.boolean().describe('Upgrade an ldap:// connection with StartTLS.').optional(),
+    insecureSkipVerify: z
+      .boolean()
+      .default(false)
+      .describe('Do not verify the server certificate. For lab use only.'),
+    connectTimeoutMs: positiveInt.describe('Connection timeout in milliseconds.').optional(),
+    timeoutMs: positiveInt.describe('Per-operation timeout in milliseconds.').optional(),
+    pageSize: positiveInt.describe('Paged-search page size (Active Directory caps it at 1000).').optional(),
+    rangeSize: positiveInt.describe('Range-retrieval slice for large group member lists (AD).').optional(),
+    emailAttribute: nonEmpty.describe('Attribute holding the email address (default mail).').optional(),
+    emailFallbackAttribute: nonEmpty
+      .describe('Used when emailAttribute is empty, e.g. userPrincipalName.')
+      .optional(),
+  })
+  .meta({
+    description: 'An LDAP directory: OpenLDAP or Active Directory.',
+    oneOf: [{ required: ['bindPassword'] }, { required: ['bindPasswordFile'] }],
+  });
+
+const https = (what: string, example: string) =>
+  z.url({ protocol: /^https$/, error: `an https:// URL such as ${example}` }).describe(what);
+
+const EntraSource = z
+  .strictObject({
+    type: z.literal('entra'),
+    tenantId: z
+      .guid({ error: 'a GUID such as 00000000-0000-0000-0000-000000000000' })
+      .describe('Directory (tenant) id.'),
+    clientId: z
+      .guid({ error: 'a GUID such as 00000000-0000-0000-0000-000000000000' })
+      .describe('Application (client) id of the app registration.'),
+    clientSecret: secret('Client secret of the app registration').optional(),
+    clientSecretFile: filePath.describe('File holding the client secret.').optional(),
+    certificateFile: filePath
+      .describe('PEM certificate registered on the app (use with privateKeyFile).')
+      .optional(),
+    privateKeyFile: filePath.describe('PEM private key of certificateFile.').optional(),
+    authorityHost: https('Microsoft identity platform host.', 'https://login.microsoftonline.com').default(
+      'https://login.microsoftonline.com',
+    ),
+    graphBaseUrl: https('Microsoft Graph base URL.', 'https://graph.microsoft.com').default(
+      'https://graph.microsoft.com',
+    ),
+  })
+  .meta({
+    description: 'Microsoft Entra ID, read through Microsoft Graph with client credentials.',
+    oneOf: [
+      { required: ['clientSecret'] },
+      { required: ['clientSecretFile'] },
+      { required: ['certificateFile', 'privateKeyFile'] },
+    ],
+  });
+
+function checkLdap(value: unknown, ctx: Ctx): void {
+  const o = rec(value);
+  if (!o) return;
+  exactlyOne(o, ctx, ['bindPassword', 'bindPasswordFile']);
+  if (o.startTLS === true && typeof o.url === 'string' && /^ldaps:/i.test(o.url)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected startTLS only with an ldap:// URL, found an ldaps:// URL (already TLS)',
+      path: ['startTLS'],
+    });
+  }
+}
+
+function checkEntra(value: unknown, ctx: Ctx): void {
+  const o = rec(value);
+  if (!o) return;
+  const kinds = [
+    present(o, 'clientSecret') ? 'clientSecret' : undefined,
+    present(o, 'clientSecretFile') ? 'clientSecretFile' : undefined,
+    present(o, 'certificateFile') || present(o, 'privateKeyFile') ? 'certificateFile' : undefined,
+  ].filter((k): k is string => k !== undefined);
+  const expected =
+    'exactly one credential: clientSecret, clientSecretFile, or certificateFile with privateKeyFile';
+  if (kinds.length === 0) {
+    ctx.addIssue({ code: 'custom', message: `expected ${expected}, found none`, path: [] });
+  } else if (kinds.length > 1) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected ${expected}, found ${kinds.join(' and ')}`,
+      path: [kinds[kinds.length - 1] ?? 'clientSecret'],
+    });
+  }
+  for (const [has, needs] of [
+    ['certificateFile', 'privateKeyFile'],
+    ['privateKeyFile', 'certificateFile'],
+  ] as const) {
+    if (present(o, has) && !present(o, needs)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected ${needs} together with ${has}, found none`,
+        path: [needs],
+      });
+    }
+  }
+}
+
+export const SourceSchema = z
+  .discriminatedUnion('type', [
+    FileSource,
+    LdapSource.superRefine(checkLdap, always),
+    EntraSource.superRefine(checkEntra, always),
+  ])
+  .describe('Where the directory is read from; `type` selects the connector.');
+
+// ---- devin ----------------------------------------------------------------------------------------
+
+function noCredentialsInUrl(value: unknown, ctx: Ctx): void {
+  if (typeof value !== 'string' || !URL.canParse(value)) return;
+  const url = new URL(value);
+  if (url.username || url.password) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected a URL without user:password@ (use token or tokenFile)',
+    });
+  }
+}
+
+export const DevinSchema = z
+  .strictObject({
+    baseUrl: z
+      .url({ protocol: /^https?$/, error: 'an http(s) URL such as https://api.devin.ai' })
+      .superRefine(noCredentialsInUrl)
+      .default('https://api.devin.ai')
+      .describe('Devin API base URL; a dedicated deployment has its own domain.'),
+    apiPrefix: z.enum(['/v3', '/v3beta1']).default('/v3').describe('API version prefix.'),
+    token: z
+      .string()
+      .regex(/^\S+$/, { error: 'a non-empty token without white space' })
+      .describe(secretHint('Service-user token (cog_…)'))
+      .optional(),
+    tokenFile: filePath.describe('File holding the service-user token.').optional(),
+    maxRequestsPerSecond: z
+      .number()
+      .min(0)
+      .default(10)
+      .describe('Client-side request budget; 0 = unlimited.'),
+    maxConcurrency: z.int().min(1).max(64).default(4).describe('Requests in flight at once.'),
+    timeoutMs: positiveInt.default(30_000).describe('Timeout of one request attempt, in milliseconds.'),
+  })
+  .superRefine((v: unknown, ctx) => {
+    const o = rec(v);
+    if (o) exactlyOne(o, ctx, ['token', 'tokenFile']);
+  }, always)
+  .meta({
+    description: 'The Devin Enterprise API and the service-user token idsync acts as.',
+    oneOf: [{ required: ['token'] }, { required: ['tokenFile'] }],
+  });
+
+// ---- mappings -------------------------------------------------------------------------------------
+
+export const PLACEHOLDERS = ['name', 'id', 'dn'] as const;
+
+const GroupSelectorSchema = z
+  .strictObject({
+    name: nonEmpty.describe('Exact group name.').optional(),
+    dn: nonEmpty.describe('LDAP DN of the group.').optional(),
+    id: nonEmpty.describe('Stable group id (entryUUID, objectGUID, Entra object id).').optional(),
+    pattern: nonEmpty.describe('Glob over group names: * any run, ? one character.').optional(),
+  })
+  .superRefine((v: unknown, ctx) => {
+    const o = rec(v);
+    if (!o) return;
+    const keys = Object.keys(o).filter((k) => o[k] !== undefined);
+    if (keys.length === 1) return;
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        keys.length === 0
+          ? 'expected exactly one of name, dn, id or pattern, found none'
+          : `expected exactly one of name, dn, id or pattern, found ${keys.join(' and ')}`,
+    });
+  }, always)
+  .meta({
+    description: 'Which directory groups this mapping selects. Exactly one key.',
+    minProperties: 1,
+    maxProperties: 1,
+  });
+
+const IdpGroupName = nonEmpty
+  .superRefine((v, ctx) => {
+    const bad = [...v.matchAll(/\{([^{}]*)\}/g)]
+      .map((m) => m[1] ?? '')
+      .filter((p) => !(PLACEHOLDERS as readonly string[]).includes(p));
+    if (bad.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected only the placeholders {name}, {id} and {dn}, found ${bad.map((p) => `{${p}}`).join(', ')} in ${JSON.stringify(v)}`,
+      });
+    }
+  })
+  .default('{name}')
+  .describe('Name the group is registered under in Devin. Placeholders: {name}, {id}, {dn}.');
+
+const OrgGrantSchema = z
+  .strictObject({
+    org: nonEmpty.describe('Organization name (case-insensitive) or id.'),
+    role: nonEmpty.describe('Organization role name (case-insensitive) or id.'),
+  })
+  .describe('An organization role the group grants.');
+
+export const MappingSchema = z
+  .strictObject({
+    group: GroupSelectorSchema,
+    idpGroupName: IdpGroupName,
+    enterpriseRole: nonEmpty
+      .describe('Enterprise role name or id. Required when orgs is non-empty or provisionUsers is true.')
+      .optional(),
+    orgs: z.array(OrgGrantSchema).default([]).describe('Organization roles the group grants.'),
+    provisionUsers: z
+      .boolean()
+      .default(false)
+      .describe("Also give the group's members direct access (invite, org membership)."),
+  })
+  .superRefine((v: unknown, ctx) => {
+    const o = rec(v);
+    if (!o) return;
+    // Devin refuses an org mapping for a group without an enterprise mapping, and an invite
+    // without an enterprise role: catch both here rather than half-way through an apply.
+    const why =
+      o.enterpriseRole !== undefined
+        ? undefined
+        : Array.isArray(o.orgs) && o.orgs.length > 0
+          ? 'orgs is not empty (Devin needs an enterprise role mapping before org role mappings)'
+          : o.provisionUsers === true
+            ? 'provisionUsers is true (invites carry an enterprise role)'
+            : undefined;
+    if (why !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected enterpriseRole because ${why}, found none`,
+        path: ['enterpriseRole'],
+      });
+    }
+    if (Array.isArray(o.orgs)) {
+      const seen = new Map<string, number>();
+      o.orgs.forEach((grant, i) => {
+        const org = rec(grant)?.org;
+        if (typeof org !== 'string') return;
+        const first = seen.get(org);
+        if (first === undefined) seen.set(org, i);
+        else
+          ctx.addIssue({
+            code: 'custom',
+            message: `expected each organization once per mapping, found ${JSON.stringify(org)} again (first at orgs[${first}])`,
+            path: ['orgs', i, 'org'],
+          });
+      });
+    }
+  }, always)
+  .meta({
+    description: 'Selects directory groups and says what they grant in Devin.',
+    // The same rule for editors, as JSON Schema if/then.
+    allOf: [
+      {
+        if: { required: ['orgs'], properties: { orgs: { minItems: 1 } } },
+        // biome-ignore lint/suspicious/noThenProperty: JSON Schema keyword, not a thenable
+        then: { required: ['enterpriseRole'] },
+      },
+      {
+        if: { required: ['provisionUsers'], properties: { provisionUsers: { const: true } } },
+        // biome-ignore lint/suspicious/noThenProperty: JSON Schema keyword, not a thenable
+        then: { required: ['enterpriseRole'] },
+      },
+    ],
+  });
+
+// ---- scope, state, guardrails, runtime --------------------------------------------------------------
+
+const Domain = z.string().regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/i, {
+  error: 'a domain such as corp.example (no @)',
+});
+
+export const ScopeSchema = z
+  .strictObject({
+    emailDomains: z
+      .array(Domain)
+      .default([])
+      .describe('Users outside these email domains are never touched. Empty = every domain.'),
+    protectedUsers: z
+      .array(z.email({ error: 'an email address' }))
+      .default([])
+      .describe('Emails idsync never changes or removes (break-glass accounts).'),
+    groupNamePattern: nonEmpty
+      .default('*')
+      .describe('Registered IdP groups idsync may ever own (glob: * any run, ? one character).'),
+    deprovision: z
+      .enum(['remove', 'report'])
+      .default('report')
+      .describe('remove: take access away from users who left scope; report: only list them.'),
+    adopt: z
+      .enum(['none', 'matching', 'all'])
+      .default('matching')
+      .describe(
+        'none: own only what idsync created; matching: adopt existing objects the mappings want; all: also every in-scope user and in-pattern group.',
+      ),
+  })
+  .default({
+    emailDomains: [],
+    protectedUsers: [],
+    groupNamePattern: '*',
+    deprovision: 'report',
+    adopt: 'matching',
+  })
+  .describe('What idsync owns in Devin.');
+
+const StateSchema = z
+  .strictObject({
+    file: nonEmpty
+      .default('.idsync/state.json')
+      .describe("Ownership ledger; a relative path resolves against this config file's directory."),
+  })
+  .default({ file: '.idsync/state.json' })
+  .describe('Where the ownership ledger is kept when Redis is not used.');
+
+const count = (what: string) => z.int().min(0).describe(what);
+const percent = (what: string) => z.number().min(0).max(100).describe(what);
+
+const GuardrailsSchema = z
+  .strictObject({
+    maxUserRemovals: count('Most users one run may remove without approval.').default(
+      DEFAULT_GUARDRAILS.maxUserRemovals,
+    ),
+    maxUserRemovalPercent: percent(
+      'Most users one run may remove, as a percentage of those idsync owns.',
+    ).default(DEFAULT_GUARDRAILS.maxUserRemovalPercent),
+    maxGroupRemovals: count('Most IdP groups one run may unregister without approval.').default(
+      DEFAULT_GUARDRAILS.maxGroupRemovals,
+    ),
+    maxSourceShrinkPercent: percent(
+      'Block removals when the directory shrank more than this since the last successful run.',
+    ).default(DEFAULT_GUARDRAILS.maxSourceShrinkPercent),
+  })
+  .default({ ...DEFAULT_GUARDRAILS })
+  .describe('Removal limits above which a plan waits for approval (fail closed).');
+
+const ScheduleSchema = z
+  .strictObject({
+    every: Duration.describe('Interval between runs: 30m, 1h, 1h30m, 1d (minimum 1m).'),
+  })
+  .describe('Periodic runs of the daemon.');
+
+const RedisSchema = z
+  .strictObject({
+    url: z
+      .url({ protocol: /^rediss?$/, error: 'a redis:// or rediss:// URL such as redis://redis:6379' })
+      .describe('Redis connection URL for the queue and the ownership ledger.'),
+  })
+  .describe('Redis for the daemon (queue, ledger, delta links).');
+
+const ServerSchema = z
+  .strictObject({
+    host: nonEmpty.default('0.0.0.0').describe('Address the daemon listens on.'),
+    port: z.int().min(1).max(65535).default(8080).describe('Port the daemon listens on.'),
+    webhookSecret: secret('HMAC secret of POST /webhooks/resync').optional(),
+    webhookSecretFile: filePath.describe('File holding the webhook HMAC secret.').optional(),
+    adminToken: secret('Bearer token for /api and /admin').optional(),
+    adminTokenFile: filePath.describe('File holding the admin bearer token.').optional(),
+  })
+  .superRefine((v: unknown, ctx) => {
+    const o = rec(v);
+    if (!o) return;
+    exactlyOne(o, ctx, ['webhookSecret', 'webhookSecretFile'], true);
+    exactlyOne(o, ctx, ['adminToken', 'adminTokenFile'], true);
+  }, always)
+  .meta({
+    description: 'The daemon HTTP server.',
+    allOf: [
+      { not: { required: ['webhookSecret', 'webhookSecretFile'] } },
+      { not: { required: ['adminToken', 'adminTokenFile'] } },
+    ],
+  });
+
+export const ConfigSchema = z
+  .strictObject({
+    source: SourceSchema,
+    devin: DevinSchema,
+    mappings: z
+      .array(MappingSchema)
+      .min(1, { error: 'at least one mapping' })
+      .describe('Each selects directory groups and says what they grant.'),
+    rolePrecedence: z
+      .array(nonEmpty)
+      .default([])
+      .describe(
+        'Role names or ids, highest first: orders custom roles when several mappings grant roles in one scope.',
+      ),
+    scope: ScopeSchema,
+    state: StateSchema,
+    guardrails: GuardrailsSchema,
+    schedule: ScheduleSchema.optional(),
+    mode: z
+      .enum(['review', 'auto'])
+      .default('review')
+      .describe('Daemon: review = plans wait for approval; auto = plans within guardrails are applied.'),
+    redis: RedisSchema.optional(),
+    server: ServerSchema.optional(),
+  })
+  .superRefine((v: unknown, ctx) => {
+    const list = rec(v)?.rolePrecedence;
+    if (!Array.isArray(list)) return;
+    list.forEach((role, i) => {
+      if (list.indexOf(role) !== i) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected each role once, found ${JSON.stringify(role)} again (first at rolePrecedence[${list.indexOf(role)}])`,
+          path: ['rolePrecedence', i],
+        });
+      }
+    });
+  }, always)
+  .meta({
+    title: 'idsync configuration',
+    description: 'Keeps a Devin Enterprise account in step with a company directory.',
+  });
+
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type ConfigOutput = z.output<typeof ConfigSchema>;
+export type SourceOutput = z.output<typeof SourceSchema>;
+export type MappingOutput = z.output<typeof MappingSchema>;
+
+/** The JSON Schema editors validate against (`idsync schema`; `config/idsync.schema.json`). */
+export function configJsonSchema(): Record<string, unknown> {
+  // io: 'input' because editors check what a person writes, where defaulted keys are optional.
+  return z.toJSONSchema(ConfigSchema, { target: 'draft-2020-12', io: 'input' }) as Record<string, unknown>;
+}

@@ -1,0 +1,97 @@
+// What the loader hands the rest of idsync: validated, defaults applied, relative paths resolved
+// against the config file's directory, and `*File` secrets read. Nothing downstream reads files
+// named in the config or looks at the environment again.
+import type { DevinClientOptions } from '../devin/client.js';
+import type { SyncPolicy } from '../reconcile/policy.js';
+import type { ConfigPath } from './paths.js';
+import type { ConfigOutput } from './schema.js';
+import type { Position } from './yamlSource.js';
+
+/** The subset of DevinClientOptions the config sets, all present. */
+export type DevinSettings = Required<
+  Pick<
+    DevinClientOptions,
+    'baseUrl' | 'apiPrefix' | 'token' | 'maxRequestsPerSecond' | 'maxConcurrency' | 'timeoutMs'
+  >
+>;
+
+export interface FileSourceConfig {
+  type: 'file';
+  /** Absolute path of the JSON directory snapshot. */
+  path: string;
+}
+
+export interface LdapSourceConfig {
+  type: 'ldap';
+  url: string;
+  bindDN: string;
+  /** From bindPassword or bindPasswordFile. */
+  bindPassword: string;
+  profile: 'openldap' | 'activedirectory';
+  userBase: string;
+  groupBase: string;
+  userFilter?: string;
+  groupFilter?: string;
+  /** Absolute path of the CA bundle, and its PEM text. */
+  caFile?: string;
+  ca?: string;
+  startTLS?: boolean;
+  insecureSkipVerify: boolean;
+  connectTimeoutMs?: number;
+  timeoutMs?: number;
+  pageSize?: number;
+  rangeSize?: number;
+  emailAttribute?: string;
+  emailFallbackAttribute?: string;
+}
+
+export type EntraCredential =
+  | { kind: 'secret'; clientSecret: string }
+  | {
+      kind: 'certificate';
+      /** Absolute paths and PEM text. */
+      certificateFile: string;
+      certificate: string;
+      privateKeyFile: string;
+      privateKey: string;
+    };
+
+export interface EntraSourceConfig {
+  type: 'entra';
+  tenantId: string;
+  clientId: string;
+  credential: EntraCredential;
+  authorityHost: string;
+  graphBaseUrl: string;
+}
+
+export type SourceConfig = FileSourceConfig | LdapSourceConfig | EntraSourceConfig;
+
+export interface ServerSettings {
+  host: string;
+  port: number;
+  /** Absent: POST /webhooks/resync is disabled. */
+  webhookSecret?: string;
+  /** Absent: /api and /admin are disabled. */
+  adminToken?: string;
+}
+
+export interface LoadedConfig {
+  /** Absolute path of the config file. */
+  file: string;
+  /** Its directory: the base of every relative path in it. */
+  dir: string;
+  /** The validated document, defaults applied, paths as written, `*File` keys unread. */
+  raw: ConfigOutput;
+  policy: SyncPolicy;
+  devin: DevinSettings;
+  source: SourceConfig;
+  /** Absolute path of the ownership ledger file. */
+  statePath: string;
+  schedule?: { every: string; everyMs: number };
+  mode: 'review' | 'auto';
+  redis?: { url: string };
+  server?: ServerSettings;
+  /** Line and column of a key path in the file, for problems found after loading (e.g. unknown org). */
+  locate(path: ConfigPath): Position;
+}

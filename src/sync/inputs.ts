@@ -1,0 +1,63 @@
+// The imperative shell around planSync: builds the source, the Devin client and the state store
+// from a loaded config, and reads the three inputs of a plan. Used by plan, apply and demo (and the
+// daemon later), so every entry point reads the world the same way.
+import type { Logger } from 'pino';
+import type { LoadedConfig, SourceConfig } from '../config/index.js';
+import { DevinClient } from '../devin/client.js';
+import { type DevinSnapshot, readDevinSnapshot } from '../devin/snapshot.js';
+import { fileSource } from '../directory/file/fileSource.js';
+import type { DirectorySnapshot, DirectorySource } from '../directory/types.js';
+import { silentLogger } from '../log/logger.js';
+import { type Plan, planSync } from '../reconcile/index.js';
+import { FileStateStore } from '../state/fileStateStore.js';
+import type { OwnershipLedger, StateStore } from '../state/ledger.js';
+
+/** A source type this build cannot read yet: a config problem, not a crash. */
+export class SourceUnavailableError extends Error {
+  constructor(readonly type: string) {
+    super(`source type "${type}" is not available in this version of idsync; use "file" for now`);
+    this.name = 'SourceUnavailableError';
+  }
+}
+
+export function directorySourceFor(config: SourceConfig): DirectorySource {
+  switch (config.type) {
+    case 'file':
+      return fileSource(config.path);
+    default:
+      throw new SourceUnavailableError(config.type);
+  }
+}
+
+export function devinClientFor(config: LoadedConfig, logger: Logger = silentLogger): DevinClient {
+  return new DevinClient({ ...config.devin, logger });
+}
+
+export function stateStoreFor(config: LoadedConfig): StateStore {
+  return new FileStateStore(config.statePath);
+}
+
+export interface PlanInputs {
+  directory: DirectorySnapshot;
+  devin: DevinSnapshot;
+  ledger: OwnershipLedger;
+}
+
+/** Reads the directory, Devin and the ledger at once: they do not depend on each other. */
+export async function readPlanInputs(
+  source: DirectorySource,
+  client: DevinClient,
+  state: StateStore,
+  concurrency?: number,
+): Promise<PlanInputs> {
+  const [directory, devin, ledger] = await Promise.all([
+    source.read(),
+    readDevinSnapshot(client, concurrency === undefined ? {} : { concurrency }),
+    state.load(),
+  ]);
+  return { directory, devin, ledger };
+}
+
+export function planFromInputs(config: LoadedConfig, inputs: PlanInputs): Plan {
+  return planSync({ policy: config.policy, ...inputs });
+}
