@@ -213,6 +213,13 @@ function build(
       'server',
     ),
     ...optionalSecret('adminToken', cfg.server.adminToken, cfg.server.adminTokenFile, files, 'server'),
+    ...optionalSecret(
+      'graphClientState',
+      cfg.server.graphClientState,
+      cfg.server.graphClientStateFile,
+      files,
+      'server',
+    ),
   };
 
   const loaded: LoadedConfig = {
@@ -236,7 +243,7 @@ function build(
   if (cfg.schedule) {
     loaded.schedule = { every: cfg.schedule.every, everyMs: parseDuration(cfg.schedule.every) ?? 0 };
   }
-  if (cfg.redis) loaded.redis = { url: cfg.redis.url };
+  if (cfg.redis) loaded.redis = { url: cfg.redis.url, keepRuns: cfg.redis.keepRuns };
   if (server) loaded.server = server;
   // Defence in depth: JSON.stringify and pino serialise through toJSON, so logging the whole
   // config cannot leak a secret. Not enumerable, so it stays out of spreads and comparisons.

@@ -12,7 +12,7 @@ export function formatPath(path: ConfigPath): string {
 }
 
 /** Keys whose values are secrets: never echoed in an error, whatever their type. */
-const SECRET_KEY = /(token|password|secret|privatekey)$/i;
+const SECRET_KEY = /(token|password|secret|privatekey|clientstate)$/i;
 
 export function isSecretKey(key: PropertyKey): boolean {
   return typeof key === 'string' && SECRET_KEY.test(key);

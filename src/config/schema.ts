@@ -455,6 +455,12 @@ const RedisSchema = z
     url: z
       .url({ protocol: /^rediss?$/, error: 'a redis:// or rediss:// URL such as redis://redis:6379' })
       .describe('Redis connection URL for the queue and the ownership ledger.'),
+    keepRuns: z
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(50)
+      .describe('How many past runs (records and reports) the daemon keeps in Redis.'),
   })
   .describe('Redis for the daemon (queue, ledger, delta links).');
 
@@ -466,18 +472,22 @@ const ServerSchema = z
     webhookSecretFile: filePath.describe('File holding the webhook HMAC secret.').optional(),
     adminToken: secret('Bearer token for /api and /admin').optional(),
     adminTokenFile: filePath.describe('File holding the admin bearer token.').optional(),
+    graphClientState: secret('clientState expected on Microsoft Graph change notifications').optional(),
+    graphClientStateFile: filePath.describe('File holding the Graph notification clientState.').optional(),
   })
   .superRefine((v: unknown, ctx) => {
     const o = rec(v);
     if (!o) return;
     exactlyOne(o, ctx, ['webhookSecret', 'webhookSecretFile'], true);
     exactlyOne(o, ctx, ['adminToken', 'adminTokenFile'], true);
+    exactlyOne(o, ctx, ['graphClientState', 'graphClientStateFile'], true);
   }, always)
   .meta({
     description: 'The daemon HTTP server.',
     allOf: [
       { not: { required: ['webhookSecret', 'webhookSecretFile'] } },
       { not: { required: ['adminToken', 'adminTokenFile'] } },
+      { not: { required: ['graphClientState', 'graphClientStateFile'] } },
     ],
   });
 

@@ -74,6 +74,8 @@ export interface ServerSettings {
   webhookSecret?: string;
   /** Absent: /api and /admin are disabled. */
   adminToken?: string;
+  /** Absent: POST /webhooks/graph is disabled. */
+  graphClientState?: string;
 }
 
 export interface LoadedConfig {
@@ -90,7 +92,7 @@ export interface LoadedConfig {
   statePath: string;
   schedule?: { every: string; everyMs: number };
   mode: 'review' | 'auto';
-  redis?: { url: string };
+  redis?: { url: string; keepRuns: number };
   server?: ServerSettings;
   /** Line and column of a key path in the file, for problems found after loading (e.g. unknown org). */
   locate(path: ConfigPath): Position;

@@ -1,0 +1,140 @@
+// The seam between the daemon's run machinery (queues, workers, Redis; src/apply/queue) and its
+// HTTP surface (src/server). The server only ever talks to a RunService and a DaemonMetrics, so
+// each side is built and tested on its own.
+import type { OpStatus } from '../apply/types.js';
+import type { OpKind } from '../reconcile/plan.js';
+
+export type RunTrigger = 'startup' | 'schedule' | 'api' | 'webhook' | 'graph' | 'approval';
+
+/**
+ * - `queued`: waiting for the single active run slot.
+ * - `planning`: reading the source and Devin, planning.
+ * - `applying`: its ops are in the ops queue.
+ * - `awaiting-approval`: review mode with changes, or blocked by guardrails; waits for approve.
+ * - `succeeded` / `partial` (some ops failed) / `failed` (the run itself failed) / `blocked`
+ *   (guardrails held back removals and nobody approved) / `superseded` (a newer run replaced it
+ *   while it waited) are final.
+ */
+export type RunStatus =
+  | 'queued'
+  | 'planning'
+  | 'applying'
+  | 'awaiting-approval'
+  | 'succeeded'
+  | 'partial'
+  | 'failed'
+  | 'blocked'
+  | 'superseded';
+
+export const FINAL_RUN_STATUSES: ReadonlySet<RunStatus> = new Set([
+  'succeeded',
+  'partial',
+  'failed',
+  'blocked',
+  'superseded',
+]);
+
+export interface RunRecord {
+  id: string;
+  trigger: RunTrigger;
+  /** Free text from the trigger (webhook body `reason`, API caller). */
+  reason?: string;
+  status: RunStatus;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  /** Present once planned. */
+  plan?: {
+    fingerprint: string;
+    summary: Partial<Record<OpKind, number>>;
+    ops: number;
+    warnings: number;
+    complete: boolean;
+    guardrails: { verdict: 'ok' | 'blocked'; reasons: string[] };
+  };
+  /** Per-status op counts while and after applying. */
+  opCounts?: Record<OpStatus, number>;
+  failedOps?: Array<{ key: string; kind: OpKind; error: string }>;
+  /** Why the run itself failed (source unreadable, config names unknown roles, …). */
+  error?: string;
+  approvedBy?: string;
+  approvedAt?: string;
+  /** The run that replaced this one (status `superseded`). */
+  supersededBy?: string;
+}
+
+export type ReportFormat = 'md' | 'json' | 'html';
+
+export class RunNotFoundError extends Error {
+  constructor(readonly runId: string) {
+    super(`no run ${runId}`);
+    this.name = 'RunNotFoundError';
+  }
+}
+
+/** Approve was called on a run that is not waiting for it, or whose plan went stale. */
+export class RunStateError extends Error {
+  constructor(
+    readonly runId: string,
+    readonly status: RunStatus,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RunStateError';
+  }
+}
+
+export interface TriggerResult {
+  /** The run that will carry this trigger (a new one, or the pending one it coalesced into). */
+  runId: string;
+  /** True when the trigger joined an already pending run instead of creating one. */
+  coalesced: boolean;
+}
+
+export interface RunService {
+  /** Asks for a run. At most one run is active and one pending; further triggers coalesce. */
+  trigger(t: {
+    trigger: RunTrigger;
+    reason?: string;
+    /** Epoch ms the webhook arrived: the start of idsync_webhook_to_converged_seconds. */
+    receivedAt?: number;
+  }): Promise<TriggerResult>;
+  /** Newest first. */
+  list(limit?: number): Promise<RunRecord[]>;
+  get(id: string): Promise<RunRecord | undefined>;
+  /** The run's plan report, or undefined when the run has none (yet). */
+  report(id: string, format: ReportFormat): Promise<string | undefined>;
+  /**
+   * Applies exactly the run's plan (after a staleness check) and releases its blocked removals.
+   * Throws RunNotFoundError or RunStateError.
+   */
+  approve(id: string, by: string): Promise<RunRecord>;
+  /** Redis reachable, config loaded: what /readyz reports. */
+  ready(): Promise<{ ready: boolean; checks: Record<string, boolean> }>;
+}
+
+/** What the run machinery reports; src/server implements it with prom-client (`idsync_` metrics). */
+export interface DaemonMetrics {
+  runFinished(trigger: RunTrigger, status: RunStatus): void;
+  phaseDuration(phase: 'read-source' | 'read-devin' | 'plan' | 'apply', seconds: number): void;
+  opSettled(kind: OpKind, status: OpStatus): void;
+  planSize(ops: number): void;
+  guardrailBlocked(): void;
+  sourceObjects(users: number, groups: number): void;
+  devinRequest(route: string, status: number | 'network'): void;
+  lastSuccess(epochSeconds: number): void;
+  /** From a webhook's arrival to the run that carried it finishing without failures. */
+  webhookToConverged(seconds: number): void;
+}
+
+export const NO_METRICS: DaemonMetrics = {
+  runFinished: () => {},
+  phaseDuration: () => {},
+  opSettled: () => {},
+  planSize: () => {},
+  guardrailBlocked: () => {},
+  sourceObjects: () => {},
+  devinRequest: () => {},
+  lastSuccess: () => {},
+  webhookToConverged: () => {},
+};
