@@ -4,6 +4,7 @@
 import type { DevinGroupRole, DevinSnapshot, DevinUser } from '../../src/devin/snapshot.js';
 import type { DirectoryGroup, DirectorySnapshot, DirectoryUser } from '../../src/directory/types.js';
 import { DEFAULT_GUARDRAILS, type SyncPolicy } from '../../src/reconcile/policy.js';
+import { mulberry32 } from '../../src/simulator/prng.js';
 import { groupRoleKey, type OwnershipLedger } from '../../src/state/ledger.js';
 
 export const ORGS = 50;
@@ -16,19 +17,8 @@ export interface BenchInput {
   policy: SyncPolicy;
 }
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function generate(userCount: number, groupCount: number, seed = 1): BenchInput {
-  const rnd = prng(seed);
+  const rnd = mulberry32(seed);
   const pick = (n: number) => Math.floor(rnd() * n);
 
   // Divisions are the roots; every other group hangs under one at depth 1..6.

@@ -9,7 +9,7 @@ import type { ExecutionResult } from '../apply/types.js';
 import { defaultConfigPath, type LoadedConfig, loadConfig } from '../config/index.js';
 import type { DevinClient } from '../devin/client.js';
 import { readDevinSnapshot } from '../devin/snapshot.js';
-import { createLogger } from '../log/logger.js';
+import { createCliLogger } from '../log/logger.js';
 import { findDrift, fingerprintOps, type Plan, removalCount } from '../reconcile/index.js';
 import { parsePlanJson, writeReports } from '../report/index.js';
 import {
@@ -60,7 +60,7 @@ function parseCount(value: string): number {
 
 async function runApply(planFile: string | undefined, opts: ApplyCommandOptions): Promise<number> {
   const config = await loadConfig(opts.config ?? defaultConfigPath());
-  const logger = createLogger({ level: process.env.IDSYNC_LOG_LEVEL ?? 'warn', destination: process.stderr });
+  const logger = createCliLogger();
   const client = devinClientFor(config, logger);
   const state = stateStoreFor(config);
   // Off a terminal (CI, a CronJob) the results are data: JSON on stdout, words on stderr.

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { executePlan, progressPrinter } from '../apply/inline/index.js';
 import { loadConfig } from '../config/index.js';
-import { createLogger } from '../log/logger.js';
+import { createCliLogger } from '../log/logger.js';
 import type { Plan } from '../reconcile/index.js';
 import { planChanges, writeReports } from '../report/index.js';
 import { loadSeedFile, startSimulator } from '../simulator/index.js';
@@ -39,7 +39,7 @@ export function demoCommand(): Command {
 async function runDemo(opts: DemoCommandOptions): Promise<number> {
   const demoDir = join(packageRoot(), 'config', 'demo');
   const out = (line = '') => process.stdout.write(`${line}\n`);
-  const logger = createLogger({ level: process.env.IDSYNC_LOG_LEVEL ?? 'warn', destination: process.stderr });
+  const logger = createCliLogger();
   const sim = await startSimulator({ seed: await loadSeedFile(join(demoDir, 'devin-seed.json')) });
   // A fresh ownership ledger each time, so every demo starts from the same place.
   const stateDir = await mkdtemp(join(tmpdir(), 'idsync-demo-'));

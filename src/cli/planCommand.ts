@@ -3,7 +3,7 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { defaultConfigPath, loadConfig } from '../config/index.js';
-import { createLogger } from '../log/logger.js';
+import { createCliLogger } from '../log/logger.js';
 import { renderJson, writeReports } from '../report/index.js';
 import {
   devinClientFor,
@@ -43,7 +43,7 @@ export function planCommand(): Command {
 
 async function runPlan(opts: PlanCommandOptions): Promise<number> {
   const config = await loadConfig(opts.config ?? defaultConfigPath());
-  const logger = createLogger({ level: process.env.IDSYNC_LOG_LEVEL ?? 'warn', destination: process.stderr });
+  const logger = createCliLogger();
   const client = devinClientFor(config, logger);
   try {
     const inputs = await readPlanInputs(directorySourceFor(config.source), client, stateStoreFor(config));

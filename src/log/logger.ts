@@ -39,3 +39,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 
 /** A logger that drops everything: for library use where the caller gave none. */
 export const silentLogger: Logger = pino({ level: 'silent' });
+
+/** Commands print their results on stdout; their log lines go to stderr, warnings and up by default. */
+export function createCliLogger(): Logger {
+  return createLogger({ level: process.env.IDSYNC_LOG_LEVEL ?? 'warn', destination: process.stderr });
+}
