@@ -1,0 +1,14 @@
+export { DASHBOARD_PREFIX } from './admin.js';
+export { ACTOR_HEADER, DEFAULT_ACTOR } from './api.js';
+export { buildServer, type ServerDeps } from './app.js';
+export type { ErrorBody } from './http.js';
+export { createMetrics, METRIC_PREFIX, observeDevinExchanges } from './metrics.js';
+export {
+  type ParsedSignature,
+  parseSignatureHeader,
+  SIGNATURE_HEADER,
+  SIGNATURE_TOLERANCE_SECONDS,
+  signWebhook,
+  type VerifyResult,
+  verifyWebhookSignature,
+} from './signature.js';

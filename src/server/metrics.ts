@@ -1,0 +1,137 @@
+// The `idsync_` metrics of DESIGN §9 on a registry of their own (one per app: building two apps in
+// one process, as tests do, must not collide on prom-client's global registry).
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { DaemonMetrics, RunStatus, RunTrigger } from '../daemon/types.js';
+import type { ExchangeEvent } from '../devin/client.js';
+
+export const METRIC_PREFIX = 'idsync_';
+
+const TRIGGERS: readonly RunTrigger[] = ['startup', 'schedule', 'api', 'webhook', 'graph', 'approval'];
+const OUTCOMES: readonly RunStatus[] = ['succeeded', 'partial', 'failed', 'blocked', 'superseded'];
+
+/** A metric must never break the run that reports it: bad numbers are dropped, not thrown. */
+const usable = (n: number) => Number.isFinite(n) && n >= 0;
+
+export function createMetrics(): { metrics: DaemonMetrics; registry: Registry } {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  const registers = [registry];
+
+  const runs = new Counter({
+    name: 'idsync_runs_total',
+    help: 'Runs finished, by what triggered them and how they ended.',
+    labelNames: ['trigger', 'outcome'] as const,
+    registers,
+  });
+  // Present from the start, so rate() and "failed runs > 0" alerts work before the first failure.
+  for (const trigger of TRIGGERS) for (const outcome of OUTCOMES) runs.labels(trigger, outcome).inc(0);
+
+  const phases = new Histogram({
+    name: 'idsync_phase_duration_seconds',
+    help: 'Duration of each phase of a run.',
+    labelNames: ['phase'] as const,
+    buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800],
+    registers,
+  });
+  const ops = new Counter({
+    name: 'idsync_ops_total',
+    help: 'Plan operations settled, by kind and outcome (applied, already, skipped, failed).',
+    labelNames: ['kind', 'outcome'] as const,
+    registers,
+  });
+  const planOps = new Gauge({
+    name: 'idsync_plan_ops',
+    help: 'Operations in the most recent plan.',
+    registers,
+  });
+  const guardrailBlocks = new Counter({
+    name: 'idsync_guardrail_blocks_total',
+    help: 'Plans whose removals the guardrails held back.',
+    registers,
+  });
+  const sourceObjects = new Gauge({
+    name: 'idsync_source_objects',
+    help: 'Objects read from the directory by the most recent run.',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  const devinRequests = new Counter({
+    name: 'idsync_devin_requests_total',
+    help: 'HTTP exchanges with the Devin API (one per attempt), by route template and status.',
+    labelNames: ['route', 'status'] as const,
+    registers,
+  });
+  const lastSuccess = new Gauge({
+    name: 'idsync_last_success_timestamp_seconds',
+    help: 'Unix time at which the most recent run finished without failures (0: none yet).',
+    registers,
+  });
+  const webhookToConverged = new Histogram({
+    name: 'idsync_webhook_to_converged_seconds',
+    help: "From a webhook's arrival to the run that carried it finishing without failures.",
+    buckets: [0.5, 1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600],
+    registers,
+  });
+
+  const metrics: DaemonMetrics = {
+    runFinished: (trigger, status) => runs.labels(trigger, status).inc(),
+    phaseDuration: (phase, seconds) => {
+      if (usable(seconds)) phases.labels(phase).observe(seconds);
+    },
+    opSettled: (kind, status) => ops.labels(kind, status).inc(),
+    planSize: (n) => {
+      if (usable(n)) planOps.set(n);
+    },
+    guardrailBlocked: () => guardrailBlocks.inc(),
+    sourceObjects: (users, groups) => {
+      if (usable(users)) sourceObjects.labels('users').set(users);
+      if (usable(groups)) sourceObjects.labels('groups').set(groups);
+    },
+    devinRequest: (route, status) => devinRequests.labels(route, String(status)).inc(),
+    lastSuccess: (epochSeconds) => {
+      if (usable(epochSeconds)) lastSuccess.set(epochSeconds);
+    },
+    webhookToConverged: (seconds) => {
+      if (usable(seconds)) webhookToConverged.observe(seconds);
+    },
+  };
+  return { metrics, registry };
+}
+
+/**
+ * For `DevinClientOptions.onExchange`. The method goes into the route label because one template
+ * serves several verbs (GET and DELETE of a user are different costs and different failures).
+ */
+export function observeDevinExchanges(metrics: DaemonMetrics): (e: ExchangeEvent) => void {
+  return (e) => metrics.devinRequest(`${e.method} ${e.route}`, e.status);
+}
+
+export type WebhookHook = 'resync' | 'graph';
+export type WebhookOutcome = 'accepted' | 'validation' | 'unauthorized' | 'rejected' | 'failed';
+
+export function webhookOutcome(statusCode: number): WebhookOutcome {
+  if (statusCode === 202) return 'accepted';
+  if (statusCode < 300) return 'validation';
+  if (statusCode === 401) return 'unauthorized';
+  return statusCode < 500 ? 'rejected' : 'failed';
+}
+
+const webhookCounters = new WeakMap<Registry, Counter<'hook' | 'outcome'>>();
+
+/**
+ * The server's own counter of webhook requests by outcome (a burst of `unauthorized` is worth an
+ * alert). One per registry, because buildServer may be called more than once on the same one.
+ */
+export function webhookCounter(registry: Registry): Counter<'hook' | 'outcome'> {
+  let counter = webhookCounters.get(registry);
+  if (!counter) {
+    counter = new Counter({
+      name: 'idsync_webhook_requests_total',
+      help: 'Webhook requests received, by hook and outcome.',
+      labelNames: ['hook', 'outcome'] as const,
+      registers: [registry],
+    });
+    webhookCounters.set(registry, counter);
+  }
+  return counter;
+}
