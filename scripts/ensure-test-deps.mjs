@@ -5,7 +5,18 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 
 /** program on PATH → Debian package that provides it. Grows as tests start more real servers. */
-const REQUIRED = [{ bin: 'chromium', pkg: 'chromium' }];
+const REQUIRED = [
+  { bin: 'chromium', pkg: 'chromium' },
+  { bin: 'redis-server', pkg: 'redis-server' },
+  { bin: 'slapd', pkg: 'slapd' },
+  { bin: 'ldapsearch', pkg: 'ldap-utils' },
+  { bin: 'openssl', pkg: 'openssl' },
+  // A Samba AD DC (test/support/samba.ts). samba only *recommends* its DC modules and provisioning
+  // templates, and --no-install-recommends below would leave them out: name them explicitly.
+  { bin: 'samba-tool', pkg: 'samba' },
+  { bin: 'samba-tool', pkg: 'samba-dsdb-modules' },
+  { bin: 'samba-tool', pkg: 'samba-ad-provision' },
+];
 
 const missing = REQUIRED.filter(({ bin }) => spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0);
 if (missing.length === 0) process.exit(0);

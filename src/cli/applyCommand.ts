@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import type { Logger } from 'pino';
 import { executePlan, progressPrinter } from '../apply/inline/index.js';
 import type { ExecutionResult } from '../apply/types.js';
 import { defaultConfigPath, type LoadedConfig, loadConfig } from '../config/index.js';
@@ -67,7 +68,7 @@ async function runApply(planFile: string | undefined, opts: ApplyCommandOptions)
   const json = opts.json === true || !process.stdout.isTTY;
   const say = (line: string) => (json ? process.stderr : process.stdout).write(`${line}\n`);
   try {
-    const plan = planFile ? await savedPlan(planFile, client) : await freshPlan(config, client);
+    const plan = planFile ? await savedPlan(planFile, client) : await freshPlan(config, client, logger);
     for (const line of planSummaryLines(plan)) say(line);
     if (!planFile) {
       const reports = await writeReports(plan, opts.reportDir, { devin: config.devin.baseUrl });
@@ -101,8 +102,12 @@ async function runApply(planFile: string | undefined, opts: ApplyCommandOptions)
   }
 }
 
-async function freshPlan(config: LoadedConfig, client: DevinClient): Promise<Plan> {
-  const inputs = await readPlanInputs(directorySourceFor(config.source), client, stateStoreFor(config));
+async function freshPlan(config: LoadedConfig, client: DevinClient, logger: Logger): Promise<Plan> {
+  const inputs = await readPlanInputs(
+    directorySourceFor(config.source, logger),
+    client,
+    stateStoreFor(config),
+  );
   return planFromInputs(config, inputs);
 }
 

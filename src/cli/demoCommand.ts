@@ -52,7 +52,7 @@ async function runDemo(opts: DemoCommandOptions): Promise<number> {
     };
     const client = devinClientFor(config, logger);
     const state = stateStoreFor(config);
-    const source = directorySourceFor(config.source);
+    const source = directorySourceFor(config.source, logger);
     try {
       out(
         `idsync demo: Example Corp's directory (${join('config', 'demo', 'directory.json')}) → Devin simulator at ${sim.url}`,

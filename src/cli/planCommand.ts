@@ -46,7 +46,11 @@ async function runPlan(opts: PlanCommandOptions): Promise<number> {
   const logger = createCliLogger();
   const client = devinClientFor(config, logger);
   try {
-    const inputs = await readPlanInputs(directorySourceFor(config.source), client, stateStoreFor(config));
+    const inputs = await readPlanInputs(
+      directorySourceFor(config.source, logger),
+      client,
+      stateStoreFor(config),
+    );
     const plan = planFromInputs(config, inputs);
     const reports = await writeReports(plan, opts.reportDir, {
       source: inputs.directory.source,

@@ -9,6 +9,8 @@
 // - cross-field rules run with `when: always` so they are reported together with field errors
 //   instead of only after every field is fixed. They therefore see unvalidated input: `unknown`.
 import { z } from 'zod';
+import { DnSyntaxError, parseDn } from '../directory/dn.js';
+import { checkFilter, describeFilterProblem } from '../directory/ldap/filter.js';
 import { DEFAULT_GUARDRAILS } from '../reconcile/policy.js';
 
 const always = { when: () => true };
@@ -86,6 +88,39 @@ const FileSource = z
 
 const positiveInt = z.int().min(1);
 
+// Filters and base DNs are checked here, so a typo is reported at its line with the column inside
+// the filter, instead of as a server error half-way through a read.
+const ldapFilter = (what: string) =>
+  nonEmpty
+    .superRefine((v, ctx) => {
+      const problem = checkFilter(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: describeFilterProblem(problem) });
+    })
+    .describe(what);
+
+const ldapDn = (what: string) =>
+  nonEmpty
+    .superRefine((v, ctx) => {
+      try {
+        parseDn(v);
+      } catch (err) {
+        if (!(err instanceof DnSyntaxError)) throw err;
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected a DN such as ou=people,dc=corp,dc=example, found ${JSON.stringify(v)}: ${err.reason} at column ${err.column}`,
+        });
+      }
+    })
+    .describe(what);
+
+const ldapAttribute = (what: string) =>
+  z
+    .string()
+    .regex(/^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)$/, {
+      error: 'an LDAP attribute name such as mail or objectGUID',
+    })
+    .describe(what);
+
 const LdapSource = z
   .strictObject({
     type: z.literal('ldap'),
@@ -101,23 +136,50 @@ const LdapSource = z
     profile: z
       .enum(['openldap', 'activedirectory'])
       .describe('Schema conventions: openldap (inetOrgPerson, entryUUID) or activedirectory (objectGUID).'),
-    userBase: nonEmpty.describe('Base DN under which users are searched.'),
-    groupBase: nonEmpty.describe('Base DN under which groups are searched.'),
-    userFilter: nonEmpty.describe('LDAP filter for users; the profile supplies a default.').optional(),
-    groupFilter: nonEmpty.describe('LDAP filter for groups; the profile supplies a default.').optional(),
+    userBase: ldapDn('Base DN under which users are searched.'),
+    groupBase: ldapDn('Base DN under which groups are searched.'),
+    userFilter: ldapFilter('LDAP filter for users; the profile supplies a default.').optional(),
+    groupFilter: ldapFilter('LDAP filter for groups; the profile supplies a default.').optional(),
+    disabledFilter: ldapFilter(
+      'Users matching this filter (within userFilter) are read as disabled, e.g. (employeeType=disabled). Replaces the activedirectory userAccountControl rule.',
+    ).optional(),
     caFile: filePath.describe('PEM CA bundle the server certificate is verified against.').optional(),
     startTLS: z.boolean().describe('Upgrade an ldap:// connection with StartTLS.').optional(),
     insecureSkipVerify: z
       .boolean()
       .default(false)
       .describe('Do not verify the server certificate. For lab use only.'),
-    connectTimeoutMs: positiveInt.describe('Connection timeout in milliseconds.').optional(),
-    timeoutMs: positiveInt.describe('Per-operation timeout in milliseconds.').optional(),
-    pageSize: positiveInt.describe('Paged-search page size (Active Directory caps it at 1000).').optional(),
-    rangeSize: positiveInt.describe('Range-retrieval slice for large group member lists (AD).').optional(),
-    emailAttribute: nonEmpty.describe('Attribute holding the email address (default mail).').optional(),
-    emailFallbackAttribute: nonEmpty
-      .describe('Used when emailAttribute is empty, e.g. userPrincipalName.')
+    connectTimeoutMs: positiveInt.describe('Connection timeout in milliseconds (default 10000).').optional(),
+    timeoutMs: positiveInt
+      .describe(
+        'Timeout of one LDAP operation (a bind, one page, one range slice) in milliseconds (default 60000); the server-side search time limit is set just under it.',
+      )
+      .optional(),
+    pageSize: positiveInt
+      .describe(
+        'Paged-search page size (default 500 for openldap, 1000 for activedirectory, which caps it at 1000).',
+      )
+      .optional(),
+    rangeSize: positiveInt
+      .describe(
+        'Request group member lists in slices of this many values (range retrieval). Unset: the server decides (AD slices at 1500).',
+      )
+      .optional(),
+    emailAttribute: ldapAttribute('Attribute holding the email address (default mail).').optional(),
+    emailFallbackAttribute: ldapAttribute(
+      'Used when emailAttribute is empty, e.g. userPrincipalName (the activedirectory default).',
+    ).optional(),
+    idAttribute: ldapAttribute(
+      'Stable id of users and groups (default entryUUID, or objectGUID for activedirectory).',
+    ).optional(),
+    nameAttribute: ldapAttribute('User display name (default displayName; cn when it is empty).').optional(),
+    groupNameAttribute: ldapAttribute('Group name that mappings match (default cn).').optional(),
+    memberAttribute: ldapAttribute(
+      'Group attribute listing member DNs (default member and uniqueMember for openldap, member for activedirectory).',
+    ).optional(),
+    extraUserAttributes: z
+      .array(ldapAttribute('An attribute name.'))
+      .describe("More user attributes to read into each user's attrs (e.g. department, title).")
       .optional(),
   })
   .meta({

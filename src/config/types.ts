@@ -43,6 +43,13 @@ export interface LdapSourceConfig {
   rangeSize?: number;
   emailAttribute?: string;
   emailFallbackAttribute?: string;
+  /** Overrides of the profile's defaults (src/directory/ldap/profiles.ts). */
+  disabledFilter?: string;
+  idAttribute?: string;
+  nameAttribute?: string;
+  groupNameAttribute?: string;
+  memberAttribute?: string;
+  extraUserAttributes?: string[];
 }
 
 export type EntraCredential =

@@ -2,6 +2,7 @@
 // the reasons a reviewer can check. Pure. Directory data problems become warnings, never crashes.
 
 import type { DevinSnapshot } from '../devin/snapshot.js';
+import { tryNormalizeDn } from '../directory/dn.js';
 import {
   type Expansion,
   expandGroup,
@@ -318,13 +319,9 @@ function selectGroups(selector: GroupSelector, groups: readonly DirectoryGroup[]
   return groups.filter((g) => match(g.name));
 }
 
-/** Case and spacing around separators do not change which entry a DN names. */
+/** Case, spacing and escaping do not change which entry a DN names; an unparsable one compares as written. */
 function normaliseDn(dn: string): string {
-  return dn
-    .split(/(?<!\\),/)
-    .map((rdn) => rdn.trim().replace(/\s*=\s*/, '='))
-    .join(',')
-    .toLowerCase();
+  return tryNormalizeDn(dn) ?? dn.trim().toLowerCase();
 }
 
 function describeSelector(s: GroupSelector): string {

@@ -6,6 +6,7 @@ import type { LoadedConfig, SourceConfig } from '../config/index.js';
 import { DevinClient } from '../devin/client.js';
 import { type DevinSnapshot, readDevinSnapshot } from '../devin/snapshot.js';
 import { fileSource } from '../directory/file/fileSource.js';
+import { ldapSource } from '../directory/ldap/index.js';
 import type { DirectorySnapshot, DirectorySource } from '../directory/types.js';
 import { silentLogger } from '../log/logger.js';
 import { type Plan, planSync } from '../reconcile/index.js';
@@ -20,10 +21,12 @@ export class SourceUnavailableError extends Error {
   }
 }
 
-export function directorySourceFor(config: SourceConfig): DirectorySource {
+export function directorySourceFor(config: SourceConfig, logger: Logger = silentLogger): DirectorySource {
   switch (config.type) {
     case 'file':
       return fileSource(config.path);
+    case 'ldap':
+      return ldapSource(config, { logger });
     default:
       throw new SourceUnavailableError(config.type);
   }

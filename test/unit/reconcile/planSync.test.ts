@@ -227,6 +227,31 @@ describe('planSync: precedence', () => {
   });
 });
 
+describe('planSync: group selectors', () => {
+  it('matches a DN however the server cases, spaces and escapes it', () => {
+    const dir = directory({
+      groups: [
+        {
+          id: 'g-x',
+          name: 'x',
+          dn: 'CN=Smith\\2C John, OU=Groups,DC=corp',
+          memberUserIds: ['u-bob'],
+          memberGroupIds: [],
+        },
+      ],
+    });
+    const plan = planSync({
+      policy: policy([
+        mapping({ group: { dn: 'cn=Smith\\, John,ou=groups,dc=corp' }, idpGroupName: 'devin-smith' }),
+      ]),
+      directory: dir,
+      devin: devin(),
+      ledger: EMPTY_LEDGER,
+    });
+    expect(op<'registerIdpGroups'>(plan, 'registerIdpGroups/batch-1').groups).toEqual(['devin-smith']);
+  });
+});
+
 describe('planSync: config names Devin does not have', () => {
   it('fails with every problem, listing what Devin has', () => {
     const bad = policy([

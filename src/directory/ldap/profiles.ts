@@ -1,0 +1,150 @@
+// Schema conventions of the two directory families, as defaults every one of which the config can
+// override. docs/ldap.md has the same table for operators; keep them in step.
+import type { LdapSourceConfig } from '../../config/types.js';
+import { normalizeDn } from '../dn.js';
+
+export type ProfileName = LdapSourceConfig['profile'];
+
+export interface LdapProfile {
+  userFilter: string;
+  groupFilter: string;
+  /** Users matching it (within userFilter) are read as disabled. */
+  disabledFilter?: string;
+  /** Active Directory: disabled when userAccountControl has ACCOUNTDISABLE (0x2). */
+  disabledByUserAccountControl: boolean;
+  idAttribute: string;
+  emailAttribute: string;
+  emailFallbackAttribute?: string;
+  /** User display name; cn, then the email, then the id are the fallbacks. */
+  nameAttribute: string;
+  groupNameAttribute: string;
+  memberAttributes: string[];
+  pageSize: number;
+  /** The most the server hands out per page; a larger configured pageSize is lowered to it. */
+  maxPageSize?: number;
+}
+
+export const PROFILES: Readonly<Record<ProfileName, LdapProfile>> = {
+  openldap: {
+    userFilter: '(objectClass=inetOrgPerson)',
+    groupFilter: '(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))',
+    disabledByUserAccountControl: false,
+    idAttribute: 'entryUUID',
+    emailAttribute: 'mail',
+    nameAttribute: 'displayName',
+    groupNameAttribute: 'cn',
+    memberAttributes: ['member', 'uniqueMember'],
+    // slapd's stock size limit is 500; a page never asks for more than a default server allows.
+    pageSize: 500,
+  },
+  activedirectory: {
+    // Computer accounts are objectClass=user too.
+    userFilter: '(&(objectClass=user)(!(objectClass=computer)))',
+    groupFilter: '(objectClass=group)',
+    disabledByUserAccountControl: true,
+    idAttribute: 'objectGUID',
+    emailAttribute: 'mail',
+    emailFallbackAttribute: 'userPrincipalName',
+    nameAttribute: 'displayName',
+    groupNameAttribute: 'cn',
+    memberAttributes: ['member'],
+    // AD's MaxPageSize: it silently returns at most 1000 entries per page whatever is asked.
+    pageSize: 1000,
+    maxPageSize: 1000,
+  },
+};
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_TIMEOUT_MS = 60_000;
+
+export type TransportSecurity = 'ldaps' | 'starttls' | 'none';
+
+/** Everything a read needs: the config with the profile's defaults filled in. */
+export interface LdapSettings {
+  url: string;
+  /** `ldaps://host:port`, without any path: the snapshot's source and every message's subject. */
+  origin: string;
+  host: string;
+  security: TransportSecurity;
+  bindDN: string;
+  bindPassword: string;
+  profile: ProfileName;
+  userBase: string;
+  groupBase: string;
+  /** Canonical forms of the bases (dn.ts), for the member-outside-base check. */
+  userBaseKey: string;
+  groupBaseKey: string;
+  userFilter: string;
+  groupFilter: string;
+  disabledFilter?: string;
+  disabledByUserAccountControl: boolean;
+  idAttribute: string;
+  emailAttribute: string;
+  emailFallbackAttribute?: string;
+  nameAttribute: string;
+  groupNameAttribute: string;
+  memberAttributes: string[];
+  extraUserAttributes: string[];
+  pageSize: number;
+  /** Set: member lists are requested in slices of this size (range retrieval), not left to the server. */
+  rangeSize?: number;
+  connectTimeoutMs: number;
+  timeoutMs: number;
+  /** Server-side search time limit in seconds: just under timeoutMs, so the server's own error wins the race. */
+  timeLimitSeconds: number;
+  ca?: string;
+  caFile?: string;
+  insecureSkipVerify: boolean;
+  /** A configured pageSize above the profile's cap, lowered (for a log line). */
+  pageSizeLowered?: { from: number; to: number };
+}
+
+export function resolveSettings(config: LdapSourceConfig): LdapSettings {
+  const profile = PROFILES[config.profile];
+  const url = new URL(config.url);
+  const security: TransportSecurity =
+    url.protocol === 'ldaps:' ? 'ldaps' : config.startTLS === true ? 'starttls' : 'none';
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = url.port || (security === 'ldaps' ? '636' : '389');
+  const requestedPage = config.pageSize ?? profile.pageSize;
+  const pageSize =
+    profile.maxPageSize !== undefined ? Math.min(requestedPage, profile.maxPageSize) : requestedPage;
+  const timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const memberAttribute = config.memberAttribute;
+  const disabledFilter = config.disabledFilter ?? profile.disabledFilter;
+  const emailFallbackAttribute = config.emailFallbackAttribute ?? profile.emailFallbackAttribute;
+  return {
+    url: config.url,
+    origin: `${url.protocol}//${url.hostname}:${port}`,
+    host,
+    security,
+    bindDN: config.bindDN,
+    bindPassword: config.bindPassword,
+    profile: config.profile,
+    userBase: config.userBase,
+    groupBase: config.groupBase,
+    userBaseKey: normalizeDn(config.userBase),
+    groupBaseKey: normalizeDn(config.groupBase),
+    userFilter: config.userFilter ?? profile.userFilter,
+    groupFilter: config.groupFilter ?? profile.groupFilter,
+    ...(disabledFilter === undefined ? {} : { disabledFilter }),
+    // An explicit disabledFilter replaces the userAccountControl rule: one definition of "disabled".
+    disabledByUserAccountControl: config.disabledFilter === undefined && profile.disabledByUserAccountControl,
+    idAttribute: config.idAttribute ?? profile.idAttribute,
+    emailAttribute: config.emailAttribute ?? profile.emailAttribute,
+    ...(emailFallbackAttribute === undefined ? {} : { emailFallbackAttribute }),
+    nameAttribute: config.nameAttribute ?? profile.nameAttribute,
+    groupNameAttribute: config.groupNameAttribute ?? profile.groupNameAttribute,
+    memberAttributes: memberAttribute === undefined ? [...profile.memberAttributes] : [memberAttribute],
+    extraUserAttributes: [...(config.extraUserAttributes ?? [])],
+    pageSize,
+    ...(config.rangeSize === undefined ? {} : { rangeSize: config.rangeSize }),
+    connectTimeoutMs: config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    timeoutMs,
+    timeLimitSeconds: Math.max(1, Math.ceil(timeoutMs / 1000) - 1),
+    ...(config.ca === undefined ? {} : { ca: config.ca }),
+    ...(config.caFile === undefined ? {} : { caFile: config.caFile }),
+    insecureSkipVerify: config.insecureSkipVerify,
+    ...(pageSize === requestedPage ? {} : { pageSizeLowered: { from: requestedPage, to: pageSize } }),
+  };
+}
