@@ -6,9 +6,12 @@ import { demoCommand } from './demoCommand.js';
 import { EXIT } from './exitCodes.js';
 import { readPackageVersion } from './packageInfo.js';
 import { planCommand } from './planCommand.js';
+import { runDaemonCommand } from './runCommand.js';
 import { schemaCommand } from './schemaCommand.js';
 import { simulatorCommand } from './simulatorCommand.js';
+import { stateCommand } from './stateCommand.js';
 import { validateCommand } from './validateCommand.js';
+import { workerCommand } from './workerCommand.js';
 
 export function buildProgram(): Command {
   const program = new Command('idsync')
@@ -24,6 +27,9 @@ export function buildProgram(): Command {
   program.addCommand(simulatorCommand());
   program.addCommand(schemaCommand());
   program.addCommand(validateCommand());
+  program.addCommand(runDaemonCommand());
+  program.addCommand(workerCommand());
+  program.addCommand(stateCommand());
   return program;
 }
 

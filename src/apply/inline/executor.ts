@@ -173,7 +173,7 @@ function logResult(log: Logger, r: OpResult): void {
  * needs the enterprise mapping, an org add needs the invite, a user removal needs the org removals
  * first) or it would act on a half-built object.
  */
-class Prerequisites {
+export class Prerequisites {
   /** What an op needs (see `requires`) → why it is not there. */
   private readonly gone = new Map<string, string>();
 

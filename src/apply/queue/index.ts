@@ -1,0 +1,12 @@
+// The queue executor (DESIGN §7): BullMQ jobs on Redis, sharing the inline executor's handlers.
+export type { OpJobData, RunJobData, StoredOpResult } from './jobs.js';
+export * from './names.js';
+export { createOpProcessor, isTransient, type OpJobOutcome, type OpWorkerDeps } from './opWorker.js';
+export {
+  type ApplyOptions,
+  type ApplyOutcome,
+  type ApplyRunDeps,
+  applyRun,
+  HandBackError,
+} from './orchestrator.js';
+export type { RunProgressStore } from './types.js';

@@ -1,0 +1,21 @@
+// What the queue executor needs from the run's storage. The daemon's RunStore implements it in
+// Redis; keeping it an interface keeps src/apply/queue free of the daemon's record keeping.
+import type { Plan } from '../../reconcile/plan.js';
+import type { StoredOpResult } from './jobs.js';
+
+export interface RunProgressStore {
+  /** The run's stored plan, exactly as planned (and approved); undefined once the run is trimmed. */
+  plan(runId: string): Promise<Plan | undefined>;
+  results(runId: string): Promise<Map<string, StoredOpResult>>;
+  hasResult(runId: string, key: string): Promise<boolean>;
+  /**
+   * Records how an op ended, once: false when it had already settled (a job delivered twice, e.g.
+   * after a stall). Counts and the failed list are updated in the same atomic step.
+   */
+  recordResult(runId: string, result: StoredOpResult): Promise<boolean>;
+  /** Results recorded so far. */
+  settledCount(runId: string): Promise<number>;
+  /** Enterprise user ids of emails invited earlier in the run (see the orchestrator). */
+  setUserIds(runId: string, ids: ReadonlyMap<string, string>): Promise<void>;
+  userId(runId: string, email: string): Promise<string | undefined>;
+}

@@ -1,0 +1,228 @@
+// The run machinery of one replica: Redis connection, the two queues, the run store and ledger, the
+// workers, the scheduler. `idsync run` starts it with the HTTP server in front; `idsync worker`
+// starts only the workers. Every replica is equal: any of them may take a run or an op.
+import { hostname } from 'node:os';
+import { type Queue as BullQueue, Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import {
+  DEFAULT_JOB_TUNING,
+  DEFAULT_PREFIX,
+  OPS_QUEUE,
+  opJobOptions,
+  SCHEDULER_ID,
+  SYNC_JOB,
+  SYNC_JOB_OPTIONS,
+  SYNC_QUEUE,
+} from '../apply/queue/names.js';
+import { createOpProcessor } from '../apply/queue/opWorker.js';
+import type { LoadedConfig } from '../config/index.js';
+import { DevinClient } from '../devin/client.js';
+import { observeDevinExchanges } from '../server/metrics.js';
+import { RedisStateStore } from '../state/redisStateStore.js';
+import { directorySourceFor } from '../sync/inputs.js';
+import { createSyncProcessor } from './runJob.js';
+import { QueueRunService } from './runService.js';
+import { RunStore } from './runStore.js';
+import { type DaemonMetrics, NO_METRICS } from './types.js';
+
+export interface DaemonTuning {
+  /** Key prefix of the queues and of idsync's own keys. Default `idsync`. */
+  prefix: string;
+  /** Op jobs one process runs at once. Default: twice devin.maxConcurrency. */
+  opConcurrency: number;
+  /** How long a worker's claim on a job lasts without renewal (BullMQ lockDuration). */
+  lockDurationMs: number;
+  /** How often workers look for jobs whose worker died (BullMQ stalledInterval). */
+  stalledIntervalMs: number;
+  /** Stalls a job survives before it fails. */
+  maxStalledCount: number;
+  opAttempts: number;
+  opBackoffMs: number;
+  /** How often the conductor checks a phase's progress. */
+  pollMs: number;
+  /** Without progress for this long, the conductor inspects the phase's jobs. */
+  stuckCheckMs: number;
+}
+
+export const DEFAULT_TUNING: Omit<DaemonTuning, 'opConcurrency'> = {
+  prefix: DEFAULT_PREFIX,
+  lockDurationMs: 30_000,
+  stalledIntervalMs: 15_000,
+  maxStalledCount: 5,
+  opAttempts: DEFAULT_JOB_TUNING.opAttempts,
+  opBackoffMs: DEFAULT_JOB_TUNING.opBackoffMs,
+  pollMs: 100,
+  stuckCheckMs: 15_000,
+};
+
+export interface DaemonOptions {
+  /** Must have `redis`. */
+  config: LoadedConfig;
+  logger: Logger;
+  metrics?: DaemonMetrics;
+  /** Take runs and ops from the queues. */
+  workers: boolean;
+  /** Keep the job scheduler in step with `schedule.every` (only `idsync run`). */
+  scheduler: boolean;
+  tuning?: Partial<DaemonTuning>;
+}
+
+export interface Daemon {
+  service: QueueRunService;
+  store: RunStore;
+  ledger: RedisStateStore;
+  queues: BullQueue[];
+  redis: Redis;
+  /** Stop taking jobs, hand back or finish running ones, then close Redis last. */
+  close(): Promise<void>;
+}
+
+export class RedisNotConfiguredError extends Error {
+  constructor(command: string) {
+    super(`${command} needs redis.url in the config (the queue, the run records and the ledger live there)`);
+    this.name = 'RedisNotConfiguredError';
+  }
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const { config, logger } = opts;
+  if (!config.redis) throw new RedisNotConfiguredError('the daemon');
+  const metrics = opts.metrics ?? NO_METRICS;
+  const tuning: DaemonTuning = {
+    ...DEFAULT_TUNING,
+    opConcurrency: Math.max(2, config.devin.maxConcurrency * 2),
+    ...opts.tuning,
+  };
+  const log = logger.child({ component: 'daemon' });
+
+  // maxRetriesPerRequest: null: commands wait for a reconnect instead of failing, which BullMQ
+  // workers require and which lets a run ride out a Redis restart.
+  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
+  redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
+
+  const connection = { connection: redis, prefix: tuning.prefix };
+  const syncQueue = new Queue(SYNC_QUEUE, { ...connection, defaultJobOptions: SYNC_JOB_OPTIONS });
+  const jobOptions = opJobOptions({ opAttempts: tuning.opAttempts, opBackoffMs: tuning.opBackoffMs });
+  const opsQueue = new Queue(OPS_QUEUE, { ...connection, defaultJobOptions: jobOptions });
+  for (const q of [syncQueue, opsQueue])
+    q.on('error', (err: Error) => log.warn({ err: err.message, queue: q.name }, 'queue error'));
+
+  const store = new RunStore(redis, tuning.prefix);
+  const ledger = new RedisStateStore(redis, tuning.prefix);
+  const onExchange = observeDevinExchanges(metrics);
+  const readClient = new DevinClient({ ...config.devin, logger, onExchange });
+  const service = new QueueRunService({ store, syncQueue, redis, readClient, logger });
+
+  // One run at a time across every replica, whatever each worker's own concurrency.
+  await syncQueue.setGlobalConcurrency(1);
+
+  let stopping = false;
+  const workers: Worker[] = [];
+  let opsClient: DevinClient | undefined;
+  if (opts.workers) {
+    // 429s are not waited out inside the client: the op worker pauses the whole queue instead.
+    opsClient = new DevinClient({
+      ...config.devin,
+      logger,
+      retry: { maxRetryAfterMs: 0 },
+      onExchange,
+    });
+    const workerOptions = {
+      ...connection,
+      lockDuration: tuning.lockDurationMs,
+      stalledInterval: tuning.stalledIntervalMs,
+      maxStalledCount: tuning.maxStalledCount,
+      // Shown in the dashboard as the job's `processedBy`: which replica (pod, pid) has it.
+      name: `${hostname()}/${process.pid}`,
+    };
+    const syncWorker = new Worker(
+      SYNC_QUEUE,
+      createSyncProcessor({
+        config,
+        logger,
+        metrics,
+        store,
+        ledger,
+        readClient,
+        source: () => directorySourceFor(config.source, logger),
+        apply: {
+          opsQueue,
+          jobOptions,
+          pollMs: tuning.pollMs,
+          stuckCheckMs: tuning.stuckCheckMs,
+          stopping: () => stopping,
+        },
+        trigger: (t) => service.trigger(t),
+        keepRuns: config.redis.keepRuns,
+      }),
+      { ...workerOptions, concurrency: 1 },
+    );
+    const rps = config.devin.maxRequestsPerSecond;
+    const opsWorker = new Worker(
+      OPS_QUEUE,
+      createOpProcessor({ client: opsClient, ledger, progress: store, opsQueue, metrics, logger }),
+      {
+        ...workerOptions,
+        concurrency: tuning.opConcurrency,
+        // Shared by every replica. An op is one request, sometimes two (a read before a write), so
+        // this keeps Devin near the budget; each process's client also enforces it on its own. A
+        // limiter must exist for queue.rateLimit() (429s) to take effect, hence the huge default.
+        limiter:
+          rps > 0
+            ? { max: Math.max(1, Math.floor(rps)), duration: 1000 }
+            : { max: 1_000_000, duration: 1000 },
+      },
+    );
+    for (const w of [syncWorker, opsWorker]) {
+      w.on('error', (err: Error) => log.warn({ err: err.message, queue: w.name }, 'worker error'));
+    }
+    workers.push(syncWorker, opsWorker);
+  }
+
+  if (opts.scheduler) {
+    if (config.schedule) {
+      await syncQueue.upsertJobScheduler(
+        SCHEDULER_ID,
+        { every: config.schedule.everyMs },
+        {
+          name: SYNC_JOB.tick,
+          data: {},
+          opts: { removeOnComplete: { count: 10 }, removeOnFail: { count: 100 } },
+        },
+      );
+      log.info({ every: config.schedule.every }, 'schedule set');
+    } else {
+      // The schedule lives in Redis: one removed from the config must stop there too.
+      await syncQueue.removeJobScheduler(SCHEDULER_ID);
+    }
+  }
+  log.info(
+    {
+      workers: opts.workers,
+      scheduler: opts.scheduler,
+      mode: config.mode,
+      opConcurrency: tuning.opConcurrency,
+    },
+    'run machinery started',
+  );
+
+  return {
+    service,
+    store,
+    ledger,
+    queues: [syncQueue, opsQueue],
+    redis,
+    async close() {
+      stopping = true;
+      // Waits for running jobs: op jobs finish (each is one op); a conductor sees `stopping` and
+      // hands its run back to the queue for another replica.
+      await Promise.all(workers.map((w) => w.close()));
+      await Promise.all([syncQueue.close(), opsQueue.close()]);
+      readClient.close();
+      opsClient?.close();
+      await redis.quit().catch(() => redis.disconnect());
+      log.info('run machinery stopped');
+    },
+  };
+}

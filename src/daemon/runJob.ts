@@ -1,0 +1,330 @@
+// The processor of `idsync-sync` jobs: a run (read, plan, guardrails, store, then in auto mode
+// apply), the apply of an approved run, and scheduler ticks. One at a time across every replica
+// (global concurrency 1), so two runs never plan against each other's half-applied changes.
+import { type Job, WaitingError } from 'bullmq';
+import type { Logger } from 'pino';
+import { ApplyJobData, RunJobData } from '../apply/queue/jobs.js';
+import { SYNC_JOB } from '../apply/queue/names.js';
+import {
+  type ApplyOutcome,
+  type ApplyRunDeps,
+  applyRun,
+  HandBackError,
+} from '../apply/queue/orchestrator.js';
+import type { LoadedConfig } from '../config/index.js';
+import type { DevinClient } from '../devin/client.js';
+import { readDevinSnapshot } from '../devin/snapshot.js';
+import type { DirectorySource } from '../directory/types.js';
+import { findDrift, type Plan, planSync } from '../reconcile/index.js';
+import { renderHtml, renderJson, renderMarkdown } from '../report/index.js';
+import type { RedisStateStore } from '../state/redisStateStore.js';
+import { describeRunError } from './errors.js';
+import type { RunStore } from './runStore.js';
+import type { DaemonMetrics, RunService, RunStatus, RunTrigger } from './types.js';
+
+export interface SyncProcessorDeps {
+  config: LoadedConfig;
+  logger: Logger;
+  metrics: DaemonMetrics;
+  store: RunStore;
+  ledger: RedisStateStore;
+  /** Snapshots and lookups; it waits out 429s itself. */
+  readClient: DevinClient;
+  source: () => DirectorySource;
+  /** Everything the orchestrator needs except what is per run. */
+  apply: Omit<ApplyRunDeps, 'progress' | 'logger' | 'metrics' | 'client'>;
+  trigger: RunService['trigger'];
+  keepRuns: number;
+}
+
+export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?: string) => Promise<unknown> {
+  const log = deps.logger.child({ component: 'run' });
+  const applyDeps: ApplyRunDeps = {
+    ...deps.apply,
+    progress: deps.store,
+    client: deps.readClient,
+    logger: deps.logger,
+    metrics: deps.metrics,
+  };
+
+  const finishRun = async (
+    id: string,
+    trigger: RunTrigger,
+    plan: Plan,
+    outcome: ApplyOutcome,
+    applySeconds: number,
+  ): Promise<RunStatus> => {
+    deps.metrics.phaseDuration('apply', applySeconds);
+    if (outcome.held > 0) {
+      await deps.store.transition(id, ['applying'], 'awaiting-approval', { hold: true });
+      log.info(
+        { runId: id, held: outcome.held, counts: outcome.counts },
+        'additions applied; removals wait for approval',
+      );
+      return 'awaiting-approval';
+    }
+    const status: RunStatus = outcome.counts.failed > 0 ? 'partial' : 'succeeded';
+    const finishedAt = new Date();
+    const t = await deps.store.transition(id, ['applying'], status, { finishedAt: finishedAt.toISOString() });
+    if (!t.ok) return t.status ?? status;
+    await settled(id, trigger, status, plan, finishedAt, outcome.counts.skipped === 0);
+    log.info({ runId: id, status, counts: outcome.counts }, 'run finished');
+    return status;
+  };
+
+  /** Bookkeeping of a run that reached a final status by applying. */
+  const settled = async (
+    id: string,
+    trigger: RunTrigger,
+    status: RunStatus,
+    plan: Plan,
+    at: Date,
+    nothingSkipped: boolean,
+  ): Promise<void> => {
+    deps.metrics.runFinished(trigger, status);
+    if (status !== 'succeeded') return;
+    // As in the inline executor: only a complete, fully applied run moves the base of
+    // maxSourceShrinkPercent, or a held-back removal would later pass without approval.
+    if (plan.complete && nothingSkipped) {
+      await deps.ledger.recordRun({
+        at: at.toISOString(),
+        directoryUsers: plan.stats.directoryUsers,
+        fingerprint: plan.fingerprint,
+      });
+    }
+    deps.metrics.lastSuccess(at.getTime() / 1000);
+    for (const receivedAt of await deps.store.received(id)) {
+      deps.metrics.webhookToConverged((at.getTime() - receivedAt) / 1000);
+    }
+  };
+
+  const apply = async (id: string, trigger: RunTrigger, plan: Plan, hold: boolean): Promise<RunStatus> => {
+    const t0 = performance.now();
+    const outcome = await applyRun(id, plan, { holdRemovals: hold }, applyDeps);
+    return finishRun(id, trigger, plan, outcome, (performance.now() - t0) / 1000);
+  };
+
+  /** Resumes a run whose conductor died or was handed back (stable job ids make this safe). */
+  const resume = async (id: string, hold: boolean, trigger: RunTrigger): Promise<RunStatus> => {
+    const plan = await deps.store.plan(id);
+    if (!plan) {
+      await deps.store.transition(id, ['applying'], 'failed', {
+        error: 'the stored plan is gone (was Redis flushed?); the next run re-plans',
+        finishedAt: new Date().toISOString(),
+      });
+      deps.metrics.runFinished(trigger, 'failed');
+      return 'failed';
+    }
+    log.info({ runId: id }, 'resuming a run');
+    return apply(id, trigger, plan, hold);
+  };
+
+  const fail = async (
+    id: string,
+    trigger: RunTrigger,
+    from: RunStatus[],
+    err: unknown,
+  ): Promise<RunStatus> => {
+    const error = describeRunError(err);
+    log.error({ runId: id, error }, 'run failed');
+    const t = await deps.store.transition(id, from, 'failed', {
+      error,
+      finishedAt: new Date().toISOString(),
+    });
+    if (t.ok) deps.metrics.runFinished(trigger, 'failed');
+    return 'failed';
+  };
+
+  const timed = async <T>(phase: 'read-source' | 'read-devin', read: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    const value = await read();
+    deps.metrics.phaseDuration(phase, (performance.now() - t0) / 1000);
+    return value;
+  };
+
+  const plan = async (id: string, trigger: RunTrigger): Promise<RunStatus> => {
+    const started = await deps.store.transition(id, ['queued', 'planning'], 'planning', {
+      startedAt: new Date().toISOString(),
+    });
+    if (!started.ok) return started.status ?? 'failed';
+
+    let planned: Plan;
+    let sourceName: string;
+    try {
+      const [directory, devin, ledger] = await Promise.all([
+        timed('read-source', () => deps.source().read()),
+        timed('read-devin', () => readDevinSnapshot(deps.readClient)),
+        deps.ledger.load(),
+      ]);
+      deps.metrics.sourceObjects(directory.users.length, directory.groups.length);
+      const t0 = performance.now();
+      planned = planSync({ policy: deps.config.policy, directory, devin, ledger });
+      deps.metrics.phaseDuration('plan', (performance.now() - t0) / 1000);
+      sourceName = directory.source;
+    } catch (err) {
+      return fail(id, trigger, ['planning'], err);
+    }
+    deps.metrics.planSize(planned.ops.length);
+    if (planned.guardrails.verdict === 'blocked') deps.metrics.guardrailBlocked();
+
+    const options = { title: `idsync run ${id}`, source: sourceName, devin: deps.config.devin.baseUrl };
+    await deps.store.storePlan(id, planned, {
+      json: renderJson(planned),
+      md: renderMarkdown(planned, options),
+      html: renderHtml(planned, options),
+    });
+    await supersedeOlder(id);
+    await deps.store.trim(deps.keepRuns);
+    log.info(
+      {
+        runId: id,
+        ops: planned.ops.length,
+        summary: planned.summary,
+        guardrails: planned.guardrails.verdict,
+      },
+      'run planned',
+    );
+
+    if (planned.ops.length === 0) {
+      const at = new Date();
+      const t = await deps.store.transition(id, ['planning'], 'succeeded', { finishedAt: at.toISOString() });
+      if (t.ok) await settled(id, trigger, 'succeeded', planned, at, true);
+      return 'succeeded';
+    }
+    const blocked = planned.guardrails.verdict === 'blocked';
+    if (deps.config.mode === 'review') {
+      await deps.store.transition(id, ['planning'], 'awaiting-approval', { hold: blocked });
+      return 'awaiting-approval';
+    }
+    const t = await deps.store.transition(id, ['planning'], 'applying', { hold: blocked });
+    if (!t.ok) return t.status ?? 'failed';
+    return apply(id, trigger, planned, blocked);
+  };
+
+  /** A newer plan replaces every older run still waiting for approval. */
+  const supersedeOlder = async (id: string): Promise<void> => {
+    const mine = await deps.store.createdAtMs(id);
+    for (const other of await deps.store.awaitingIds()) {
+      if (other === id) continue;
+      const when = await deps.store.createdAtMs(other);
+      if (mine !== undefined && when !== undefined && when > mine) continue;
+      const stored = await deps.store.getStored(other);
+      if (!stored) continue;
+      // Additions already applied and only the held removals waited: it ends as blocked.
+      const status: RunStatus =
+        stored.holdRemovals &&
+        (stored.record.opCounts?.applied ?? 0) + (stored.record.opCounts?.already ?? 0) > 0
+          ? 'blocked'
+          : 'superseded';
+      const t = await deps.store.transition(other, ['awaiting-approval'], status, {
+        supersededBy: id,
+        finishedAt: new Date().toISOString(),
+      });
+      if (t.ok) {
+        deps.metrics.runFinished(stored.record.trigger, status);
+        log.info({ runId: other, by: id, status }, 'run superseded by a newer plan');
+      }
+    }
+  };
+
+  const runJob = async (job: Job): Promise<RunStatus> => {
+    const data = RunJobData.parse(job.data);
+    // From here on a new trigger must start a new pending run: this one may already have read.
+    await job.removeDeduplicationKey();
+    await deps.store.create({
+      id: data.runId,
+      trigger: data.trigger,
+      ...(data.reason !== undefined ? { reason: data.reason } : {}),
+      createdAt: new Date(job.timestamp).toISOString(),
+    });
+    const stored = await deps.store.getStored(data.runId);
+    if (!stored) throw new Error(`run ${data.runId} has no record`);
+    const { record } = stored;
+    switch (record.status) {
+      case 'queued':
+      case 'planning':
+        return plan(record.id, record.trigger);
+      case 'applying':
+        return resume(record.id, stored.holdRemovals, record.approvedAt ? 'approval' : record.trigger);
+      default:
+        // Delivered again after it finished (or is waiting for approval): nothing to do.
+        return record.status;
+    }
+  };
+
+  const applyJob = async (job: Job): Promise<RunStatus> => {
+    const { runId } = ApplyJobData.parse(job.data);
+    const stored = await deps.store.getStored(runId);
+    if (!stored) return 'failed';
+    if (stored.record.status === 'applying') return resume(runId, false, 'approval');
+    if (stored.record.status !== 'queued' || stored.record.approvedAt === undefined)
+      return stored.record.status;
+    const plan = await deps.store.plan(runId);
+    if (!plan) return resume(runId, false, 'approval');
+    // Time passed since the approver's check, and another run may have applied meanwhile.
+    const results = await deps.store.results(runId);
+    const open = plan.ops.filter((op) => !results.has(op.key));
+    try {
+      const drift = findDrift(open, await readDevinSnapshot(deps.readClient));
+      if (drift.length > 0) {
+        const list = drift.slice(0, 20).map((d) => `${d.key}: expected ${d.expected}, found ${d.found}`);
+        return fail(
+          runId,
+          'approval',
+          ['queued'],
+          new Error(
+            `the approved plan went stale before it could be applied (${drift.length} op(s) drifted): ${list.join('; ')}`,
+          ),
+        );
+      }
+    } catch (err) {
+      return fail(runId, 'approval', ['queued'], err);
+    }
+    const t = await deps.store.transition(runId, ['queued'], 'applying', { hold: false });
+    if (!t.ok) return t.status ?? 'failed';
+    log.info({ runId, ops: open.length, approvedBy: stored.record.approvedBy }, 'applying an approved run');
+    return apply(runId, 'approval', plan, false);
+  };
+
+  return async (job, token) => {
+    try {
+      switch (job.name) {
+        case SYNC_JOB.tick:
+          return await deps.trigger({ trigger: 'schedule' });
+        case SYNC_JOB.apply:
+          return await applyJob(job);
+        case SYNC_JOB.run:
+          return await runJob(job);
+        default:
+          log.warn({ name: job.name, id: job.id }, 'unknown job in the sync queue; dropped');
+          return undefined;
+      }
+    } catch (err) {
+      if (!(err instanceof HandBackError)) {
+        // A run must never stay "applying" with nobody conducting it.
+        const named = ApplyJobData.safeParse(job.data);
+        if (named.success) {
+          const { runId } = named.data;
+          const stored = await deps.store.getStored(runId).catch(() => undefined);
+          if (stored && ['queued', 'planning', 'applying'].includes(stored.record.status)) {
+            await fail(
+              runId,
+              stored.record.approvedAt ? 'approval' : stored.record.trigger,
+              ['queued', 'planning', 'applying'],
+              err,
+            );
+            return 'failed';
+          }
+        }
+        throw err;
+      }
+      if (token !== undefined) {
+        // Shutting down: the run goes back to wait, and whichever replica takes it resumes it.
+        await job.moveToWait(token);
+        log.info({ jobId: job.id }, 'run handed back to the queue');
+        throw new WaitingError();
+      }
+      throw err;
+    }
+  };
+}

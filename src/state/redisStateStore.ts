@@ -1,0 +1,172 @@
+// The ownership ledger in Redis, for the daemon: every replica and worker reads and writes the same
+// ledger. Each kind of subject is a Redis set, so recording an op is one MULTI of SADD/SREM on the
+// subjects it touches: atomic per op, and never a read-modify-write of the whole ledger (which
+// would be O(ledger) per op and lose updates between workers).
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { Op } from '../reconcile/plan.js';
+import {
+  EMPTY_LEDGER,
+  emailKey,
+  groupRoleKey,
+  type LastRun,
+  ledgerAfterOp,
+  type OwnershipLedger,
+  type StateStore,
+} from './ledger.js';
+
+const LastRunSchema = z.object({
+  at: z.string(),
+  directoryUsers: z.number().int().nonnegative(),
+  fingerprint: z.string(),
+});
+
+type Subject = 'users' | 'groups' | 'groupRoles';
+const SUBJECTS: readonly Subject[] = ['users', 'groups', 'groupRoles'];
+
+export interface LedgerDelta {
+  add: Record<Subject, string[]>;
+  remove: Record<Subject, string[]>;
+}
+
+/**
+ * What `op` adds to and removes from the ledger, derived from ledgerAfterOp itself so the two stores
+ * can never disagree: additions are what the op puts into an empty ledger; removals are what it
+ * takes out of a ledger that already holds every subject the op names.
+ */
+export function ledgerDelta(op: Op): LedgerDelta {
+  const added = ledgerAfterOp(EMPTY_LEDGER, op);
+  const named = subjectsNamed(op);
+  const after = ledgerAfterOp(named, op);
+  const remove = {} as Record<Subject, string[]>;
+  const add = {} as Record<Subject, string[]>;
+  for (const s of SUBJECTS) {
+    add[s] = added[s];
+    const kept = new Set(after[s]);
+    remove[s] = named[s].filter((x) => !kept.has(x));
+  }
+  return { add, remove };
+}
+
+/**
+ * A ledger holding the subject a removal op names. Only what ledgerAfterOp then takes out of it is
+ * removed, so this can over-name but never invent a removal.
+ */
+function subjectsNamed(op: Op): OwnershipLedger {
+  const l: OwnershipLedger = { version: 1, users: [], groups: [], groupRoles: [] };
+  switch (op.kind) {
+    case 'removeUser':
+      return { ...l, users: [emailKey(op.email)] };
+    case 'unregisterIdpGroup':
+      return { ...l, groups: [op.group] };
+    case 'removeGroupEnterpriseRole':
+      return { ...l, groupRoles: [groupRoleKey(op.group, null)] };
+    case 'removeGroupOrgRole':
+      return { ...l, groupRoles: [groupRoleKey(op.group, op.org.id)] };
+    default:
+      return l;
+  }
+}
+
+export class RedisStateStore implements StateStore {
+  private readonly keys: Record<Subject, string> & { lastRun: string };
+
+  constructor(
+    private readonly redis: Redis,
+    /** Key prefix shared with the daemon's other keys, e.g. `idsync`. */
+    readonly prefix: string,
+  ) {
+    this.keys = {
+      users: `${prefix}:ledger:users`,
+      groups: `${prefix}:ledger:groups`,
+      groupRoles: `${prefix}:ledger:groupRoles`,
+      lastRun: `${prefix}:ledger:lastRun`,
+    };
+  }
+
+  describe(): string {
+    return `redis ${this.prefix}:ledger:*`;
+  }
+
+  async load(): Promise<OwnershipLedger> {
+    const [users, groups, groupRoles, lastRun] = await Promise.all([
+      this.redis.smembers(this.keys.users),
+      this.redis.smembers(this.keys.groups),
+      this.redis.smembers(this.keys.groupRoles),
+      this.redis.get(this.keys.lastRun),
+    ]);
+    const ledger: OwnershipLedger = {
+      version: 1,
+      users: users.sort(),
+      groups: groups.sort(),
+      groupRoles: groupRoles.sort(),
+    };
+    if (lastRun !== null) {
+      const parsed = LastRunSchema.safeParse(safeJson(lastRun));
+      if (!parsed.success) {
+        throw new Error(`${this.keys.lastRun} does not hold a valid last run; refusing to guess the base`);
+      }
+      ledger.lastSuccessfulRun = parsed.data;
+    }
+    return ledger;
+  }
+
+  async recordOp(op: Op): Promise<void> {
+    const delta = opDelta(op);
+    if (delta === undefined) return;
+    const tx = this.redis.multi();
+    for (const s of SUBJECTS) {
+      if (delta.add[s].length > 0) tx.sadd(this.keys[s], ...delta.add[s]);
+      if (delta.remove[s].length > 0) tx.srem(this.keys[s], ...delta.remove[s]);
+    }
+    await execOrThrow(tx);
+  }
+
+  async recordRun(run: LastRun): Promise<void> {
+    await this.redis.set(this.keys.lastRun, JSON.stringify(run));
+  }
+
+  /** True when nothing has been recorded: what import/export check before overwriting. */
+  async isEmpty(): Promise<boolean> {
+    const n = await this.redis.exists(
+      this.keys.users,
+      this.keys.groups,
+      this.keys.groupRoles,
+      this.keys.lastRun,
+    );
+    return n === 0;
+  }
+
+  /** Replaces the whole ledger in one transaction (`idsync state import`). */
+  async replace(ledger: OwnershipLedger): Promise<void> {
+    const tx = this.redis.multi();
+    tx.del(this.keys.users, this.keys.groups, this.keys.groupRoles, this.keys.lastRun);
+    for (const s of SUBJECTS) if (ledger[s].length > 0) tx.sadd(this.keys[s], ...ledger[s]);
+    if (ledger.lastSuccessfulRun) tx.set(this.keys.lastRun, JSON.stringify(ledger.lastSuccessfulRun));
+    await execOrThrow(tx);
+  }
+}
+
+const deltas = new WeakMap<Op, LedgerDelta | undefined>();
+
+function opDelta(op: Op): LedgerDelta | undefined {
+  if (deltas.has(op)) return deltas.get(op);
+  const d = ledgerDelta(op);
+  const empty = SUBJECTS.every((s) => d.add[s].length === 0 && d.remove[s].length === 0);
+  deltas.set(op, empty ? undefined : d);
+  return empty ? undefined : d;
+}
+
+async function execOrThrow(tx: ReturnType<Redis['multi']>): Promise<void> {
+  const results = await tx.exec();
+  if (results === null) throw new Error('redis transaction was aborted');
+  for (const [err] of results) if (err) throw err;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
