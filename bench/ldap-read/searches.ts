@@ -1,7 +1,7 @@
 // The searches the connector makes for a config (src/directory/ldap/read.ts: users, then groups),
 // spelled out so ldapsearch and the bare-ldapts floor read exactly the same entries and attributes.
 import type { LdapSourceConfig } from '../../src/config/types.js';
-import { resolveSettings } from '../../src/directory/ldap/index.js';
+import { groupAttributes, resolveSettings, userAttributes } from '../../src/directory/ldap/index.js';
 
 export interface Search {
   base: string;
@@ -14,20 +14,8 @@ export function connectorSearches(config: LdapSourceConfig): Search[] {
   if (st.disabledFilter !== undefined || st.rangeSize !== undefined) {
     throw new Error('bench/ldap-read compares two searches; keep disabledFilter and rangeSize unset');
   }
-  const userAttributes = [
-    ...new Set([
-      st.idAttribute,
-      st.emailAttribute,
-      ...(st.emailFallbackAttribute ? [st.emailFallbackAttribute] : []),
-      st.nameAttribute,
-      'cn',
-      ...(st.disabledByUserAccountControl ? ['userAccountControl'] : []),
-      ...st.extraUserAttributes,
-    ]),
-  ];
-  const groupAttributes = [...new Set([st.idAttribute, st.groupNameAttribute, 'cn', ...st.memberAttributes])];
   return [
-    { base: st.userBase, filter: st.userFilter, attributes: userAttributes },
-    { base: st.groupBase, filter: st.groupFilter, attributes: groupAttributes },
+    { base: st.userBase, filter: st.userFilter, attributes: userAttributes(st) },
+    { base: st.groupBase, filter: st.groupFilter, attributes: groupAttributes(st) },
   ];
 }

@@ -25,7 +25,14 @@ export {
   parseFilter,
 } from './filter.js';
 export { guidFromBytes, guidToBytes } from './guid.js';
-export { type LdapProfile, type LdapSettings, PROFILES, resolveSettings } from './profiles.js';
+export {
+  groupAttributes,
+  type LdapProfile,
+  type LdapSettings,
+  PROFILES,
+  resolveSettings,
+  userAttributes,
+} from './profiles.js';
 export type { ProgressHook, ReadPhase, ReadProgress } from './read.js';
 
 export interface LdapSourceOptions {

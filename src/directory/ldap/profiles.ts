@@ -60,7 +60,8 @@ export const DEFAULT_TIMEOUT_MS = 60_000;
 export type TransportSecurity = 'ldaps' | 'starttls' | 'none';
 
 /** Everything a read needs: the config with the profile's defaults filled in. */
-export interface LdapSettings {
+/** A profile's conventions with the config's overrides applied, plus the connection settings. */
+export interface LdapSettings extends Omit<LdapProfile, 'maxPageSize'> {
   url: string;
   /** `ldaps://host:port`, without any path: the snapshot's source and every message's subject. */
   origin: string;
@@ -74,18 +75,7 @@ export interface LdapSettings {
   /** Canonical forms of the bases (dn.ts), for the member-outside-base check. */
   userBaseKey: string;
   groupBaseKey: string;
-  userFilter: string;
-  groupFilter: string;
-  disabledFilter?: string;
-  disabledByUserAccountControl: boolean;
-  idAttribute: string;
-  emailAttribute: string;
-  emailFallbackAttribute?: string;
-  nameAttribute: string;
-  groupNameAttribute: string;
-  memberAttributes: string[];
   extraUserAttributes: string[];
-  pageSize: number;
   /** Set: member lists are requested in slices of this size (range retrieval), not left to the server. */
   rangeSize?: number;
   connectTimeoutMs: number;
@@ -147,4 +137,24 @@ export function resolveSettings(config: LdapSourceConfig): LdapSettings {
     insecureSkipVerify: config.insecureSkipVerify,
     ...(pageSize === requestedPage ? {} : { pageSizeLowered: { from: requestedPage, to: pageSize } }),
   };
+}
+
+/** The attributes a user listing requests: what read.ts turns into a DirectoryUser. */
+export function userAttributes(s: LdapSettings): string[] {
+  return [
+    ...new Set([
+      s.idAttribute,
+      s.emailAttribute,
+      ...(s.emailFallbackAttribute ? [s.emailFallbackAttribute] : []),
+      s.nameAttribute,
+      'cn',
+      ...(s.disabledByUserAccountControl ? ['userAccountControl'] : []),
+      ...s.extraUserAttributes,
+    ]),
+  ];
+}
+
+/** The attributes a group listing requests; `members` may carry `;range=` options. */
+export function groupAttributes(s: LdapSettings, members: readonly string[] = s.memberAttributes): string[] {
+  return [...new Set([s.idAttribute, s.groupNameAttribute, 'cn', ...members])];
 }

@@ -20,7 +20,7 @@ import type { LdapConnection } from './connection.js';
 import { describeLdapFailure, LdapConfigError, LdapError } from './errors.js';
 import { andOf, compileFilter } from './filter.js';
 import { guidFromBytes } from './guid.js';
-import type { LdapSettings } from './profiles.js';
+import { groupAttributes, type LdapSettings, userAttributes } from './profiles.js';
 import { RangeReadError, rangeDescription, rangedValues, readRemainingSlices } from './ranges.js';
 
 export type ReadPhase = 'users' | 'disabled' | 'groups' | 'members';
@@ -253,17 +253,7 @@ export class LdapReader {
     const s = this.s;
     const byId = new Map<string, DirectoryUser>();
     const byRawDn = new Map<string, string>();
-    const attributes = [
-      ...new Set([
-        s.idAttribute,
-        s.emailAttribute,
-        ...(s.emailFallbackAttribute ? [s.emailFallbackAttribute] : []),
-        s.nameAttribute,
-        'cn',
-        ...(s.disabledByUserAccountControl ? ['userAccountControl'] : []),
-        ...s.extraUserAttributes,
-      ]),
-    ];
+    const attributes = userAttributes(s);
     let withoutId = 0;
     let exampleWithoutId: string | undefined;
     let duplicates = 0;
@@ -389,7 +379,7 @@ export class LdapReader {
         baseKey: 'groupBase',
         filter: compileFilter(s.groupFilter),
         filterText: s.groupFilter,
-        attributes: [...new Set([s.idAttribute, s.groupNameAttribute, 'cn', ...memberRequest])],
+        attributes: groupAttributes(s, memberRequest),
       },
       (entries) => {
         for (const entry of entries) {
