@@ -2,7 +2,7 @@
 // because another replica (maybe another version) wrote them.
 import { z } from 'zod';
 import { OP_ORDER, type OpKind } from '../../reconcile/plan.js';
-import { OP_STATUSES, type OpStatus } from '../types.js';
+import { OP_STATUSES, type OpResult, type OpStatus } from '../types.js';
 
 const RUN_TRIGGERS = ['startup', 'schedule', 'api', 'webhook', 'graph', 'approval'] as const;
 
@@ -27,13 +27,7 @@ export const OpJobData = z.object({
 export type OpJobData = z.infer<typeof OpJobData>;
 
 /** How one op of a run ended, as stored in the run's results hash (field = op key). */
-export interface StoredOpResult {
-  key: string;
-  kind: OpKind;
-  status: OpStatus;
-  detail?: string;
-  error?: string;
-  durationMs: number;
+export interface StoredOpResult extends OpResult {
   /** A failed invite: the emails not confirmed, whose org adds must be skipped. */
   notConfirmed?: string[];
 }
