@@ -13,6 +13,7 @@ import { readDevinSnapshot } from '../devin/snapshot.js';
 import { createCliLogger } from '../log/logger.js';
 import { findDrift, fingerprintOps, type Plan, removalCount } from '../reconcile/index.js';
 import { parsePlanJson, writeReports } from '../report/index.js';
+import type { StateStore } from '../state/ledger.js';
 import {
   devinClientFor,
   directorySourceFor,
@@ -68,7 +69,9 @@ async function runApply(planFile: string | undefined, opts: ApplyCommandOptions)
   const json = opts.json === true || !process.stdout.isTTY;
   const say = (line: string) => (json ? process.stderr : process.stdout).write(`${line}\n`);
   try {
-    const plan = planFile ? await savedPlan(planFile, client) : await freshPlan(config, client, logger);
+    const plan = planFile
+      ? await savedPlan(planFile, client)
+      : await freshPlan(config, client, state, logger);
     for (const line of planSummaryLines(plan)) say(line);
     if (!planFile) {
       const reports = await writeReports(plan, opts.reportDir, { devin: config.devin.baseUrl });
@@ -102,12 +105,14 @@ async function runApply(planFile: string | undefined, opts: ApplyCommandOptions)
   }
 }
 
-async function freshPlan(config: LoadedConfig, client: DevinClient, logger: Logger): Promise<Plan> {
-  const inputs = await readPlanInputs(
-    directorySourceFor(config.source, logger),
-    client,
-    stateStoreFor(config),
-  );
+/** Planned from the same store the executor then writes, so the ledger is read once. */
+async function freshPlan(
+  config: LoadedConfig,
+  client: DevinClient,
+  state: StateStore,
+  logger: Logger,
+): Promise<Plan> {
+  const inputs = await readPlanInputs(directorySourceFor(config.source, logger), client, state);
   return planFromInputs(config, inputs);
 }
 
