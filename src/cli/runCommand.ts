@@ -60,10 +60,7 @@ async function runDaemon(opts: DaemonCommandOptions): Promise<number> {
   logger.info({ url: `http://${settings.host}:${port}`, port }, 'idsync daemon listening');
   await daemon.service.trigger({ trigger: 'startup' });
 
-  const signal = await untilSignal(() => {
-    logger.warn('second signal: exiting without waiting for running jobs');
-    process.exit(EXIT.runtime);
-  });
+  const signal = await untilSignal(logger);
   logger.info({ signal }, 'shutting down');
   // Webhooks first, so nothing new arrives while the workers drain.
   await app.close();

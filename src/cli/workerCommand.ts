@@ -33,10 +33,7 @@ async function runWorker(opts: DaemonCommandOptions): Promise<number> {
     tuning: tuningFrom(opts),
   });
   logger.info({ pid: process.pid }, 'idsync worker ready');
-  const signal = await untilSignal(() => {
-    logger.warn('second signal: exiting without waiting for running jobs');
-    process.exit(EXIT.runtime);
-  });
+  const signal = await untilSignal(logger);
   logger.info({ signal }, 'shutting down');
   await daemon.close();
   logger.info('stopped');
