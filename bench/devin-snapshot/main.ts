@@ -3,7 +3,7 @@
 // against the fewest page requests the API's 200-item pages allow.
 import { DevinClient, MAX_PAGE_SIZE, readDevinSnapshot } from '../../src/devin/index.js';
 import { generateSeed, type SimulatorSeed } from '../../src/simulator/index.js';
-import { startSimulatorProcess } from '../support/simulatorProcess.js';
+import { startSimulatorProcess } from '../support/processes.js';
 
 const USERS = 10_000;
 const GROUPS = 1_000;

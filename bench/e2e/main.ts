@@ -3,11 +3,9 @@
 // time, and Devin API calls made against the fewest the bulk endpoints allow. (2) One user added to
 // a mapped group in the directory file, then a signed POST /webhooks/resync: time until Devin
 // shows the change (the user holds the org role), p50 and p95 over 20 trials.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { RunStore } from '../../src/daemon/runStore.js';
 import type { RunRecord } from '../../src/daemon/types.js';
@@ -16,8 +14,8 @@ import type { DirectoryFile } from '../../src/directory/file/fileSource.js';
 import { signWebhook } from '../../src/server/index.js';
 import { generateSeed, type RequestLogEntry } from '../../src/simulator/index.js';
 import { freePort, startRedis } from '../../test/support/redis.js';
+import { spawnIdsync, startSimulatorProcess, stopChild } from '../support/processes.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const USERS = 10_000;
 const GROUPS = 1_000;
 const ORGS = 10;
@@ -75,65 +73,22 @@ function minimumCalls(): { reads: number; writes: number; total: number } {
 
 // ---- processes ------------------------------------------------------------------------------------------
 
-function idsync(args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, IDSYNC_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-}
-
-function firstMatch(child: ChildProcess, re: RegExp, what: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${what} did not start in 60 s`)), 60_000);
-    child.stdout?.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = re.exec(out);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`${what} exited with ${code}`)));
-  });
-}
-
-function stop(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    child.once('exit', (code) => resolve(code));
-    child.kill('SIGTERM');
-  });
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---- the benchmark --------------------------------------------------------------------------------------
 
 const dir = mkdtempSync(join(tmpdir(), 'idsync-bench-e2e-'));
 const redis = await startRedis();
-const seedFile = join(dir, 'seed.json');
-writeFileSync(seedFile, JSON.stringify(seed));
 const directoryFile = join(dir, 'directory.json');
 writeFileSync(directoryFile, JSON.stringify(directory));
-const children: ChildProcess[] = [];
+const stops: Array<() => Promise<unknown>> = [];
 const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
 const runs = new RunStore(conn, PREFIX);
 
 try {
-  const sim = idsync([
-    'simulator',
-    '--port',
-    '0',
-    '--seed',
-    seedFile,
-    '--latency',
-    String(LATENCY_MS),
-    '--admin',
-  ]);
-  children.push(sim);
-  const simUrl = await firstMatch(sim, /IDSYNC_SIMULATOR_URL=(\S+)/, 'the simulator');
+  const sim = await startSimulatorProcess(seed, LATENCY_MS, ['--admin']);
+  stops.push(sim.stop);
+  const simUrl = sim.url;
   const simRequests = async (): Promise<RequestLogEntry[]> =>
     ((await (await fetch(`${simUrl}/_sim/requests`)).json()) as { entries: RequestLogEntry[] }).entries;
 
@@ -161,7 +116,7 @@ server: { host: 127.0.0.1, port: ${port}, webhookSecret: ${WEBHOOK_SECRET}, admi
 
   // (1) Initial sync: `idsync run` starts with a run of its own (trigger "startup").
   const t0 = performance.now();
-  const daemon = idsync([
+  const daemon = spawnIdsync([
     'run',
     '--config',
     configFile,
@@ -170,7 +125,7 @@ server: { host: 127.0.0.1, port: ${port}, webhookSecret: ${WEBHOOK_SECRET}, admi
     '--concurrency',
     String(OP_CONCURRENCY),
   ]);
-  children.push(daemon);
+  stops.push(() => stopChild(daemon));
   const until = async (pred: () => Promise<RunRecord | undefined>, timeoutMs: number): Promise<RunRecord> => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -259,7 +214,7 @@ server: { host: 127.0.0.1, port: ${port}, webhookSecret: ${WEBHOOK_SECRET}, admi
     `  per trial: ${(trialReqs / TRIALS).toFixed(0)} Devin calls on average (a full snapshot read + 2 writes + the bench's own polling)`,
   );
 
-  const code = await stop(daemon);
+  const code = await stopChild(daemon);
   console.log(`\n\`idsync run\` stopped on SIGTERM with exit code ${code}`);
   console.log(
     '\nmethod: simulator and daemon are separate node processes (tsx) with a private redis-server, all on',
@@ -278,7 +233,7 @@ server: { host: 127.0.0.1, port: ${port}, webhookSecret: ${WEBHOOK_SECRET}, admi
   );
   console.log('user holds the org role; the next trial starts once that run has finished.');
 } finally {
-  for (const c of children.reverse()) await stop(c);
+  for (const stop of stops.reverse()) await stop();
   conn.disconnect();
   await redis.stop();
   rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,85 @@
+// idsync as child processes for the benchmarks, so the measuring client and the servers do not
+// share one event loop (2 cores here).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { SimulatorSeed } from '../../src/simulator/index.js';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** `idsync <args>` from source; stdout is piped for the caller to read, stderr is inherited. */
+export function spawnIdsync(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, IDSYNC_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+}
+
+/** The first capture of `re` in the child's stdout: how a started server announces itself. */
+export function firstMatch(
+  child: ChildProcess,
+  re: RegExp,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(
+      () => reject(new Error(`${what} did not start in ${timeoutMs / 1000} s: ${out}`)),
+      timeoutMs,
+    );
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = re.exec(out);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`${what} exited with ${code}: ${out}`)));
+  });
+}
+
+/** SIGTERM, then the exit code. */
+export function stopChild(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve(child.exitCode);
+    child.once('exit', (code) => resolve(code));
+    child.kill('SIGTERM');
+  });
+}
+
+export interface SimulatorProcess {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** `idsync simulator` seeded with `seed`, with a fixed latency per request; `extraArgs` e.g. `--admin`. */
+export async function startSimulatorProcess(
+  seed: SimulatorSeed,
+  latencyMs: number,
+  extraArgs: string[] = [],
+): Promise<SimulatorProcess> {
+  const seedFile = join(tmpdir(), `idsync-bench-seed-${process.pid}-${Date.now()}.json`);
+  writeFileSync(seedFile, JSON.stringify(seed));
+  const child = spawnIdsync([
+    'simulator',
+    '--port',
+    '0',
+    '--seed',
+    seedFile,
+    '--latency',
+    String(latencyMs),
+    ...extraArgs,
+  ]);
+  const url = await firstMatch(child, /IDSYNC_SIMULATOR_URL=(\S+)/, 'the simulator', 30_000);
+  return {
+    url,
+    stop: async () => {
+      await stopChild(child);
+    },
+  };
+}
