@@ -20,6 +20,12 @@ export interface DirectoryGroup {
   dn?: string;
   memberUserIds: string[];
   memberGroupIds: string[];
+  /**
+   * Set when the group's member list could not be read this run (the bind account may not read
+   * the member attribute, a member slice failed…): why, in words. Such a group looks empty or
+   * smaller than it is, so the core never removes or downgrades anyone because of it.
+   */
+  unreadable?: string;
 }
 
 export type DirectoryWarningCode =
@@ -28,7 +34,9 @@ export type DirectoryWarningCode =
   | 'user-disabled'
   | 'unresolved-member'
   | 'member-outside-base'
-  | 'group-cycle';
+  | 'group-cycle'
+  | 'invalid-email'
+  | 'member-not-a-user';
 
 export interface DirectoryWarning {
   code: DirectoryWarningCode;
