@@ -13,6 +13,9 @@ export const Role = z.looseObject({
   role_id: z.string(),
   role_name: z.string(),
   role_type: RoleType,
+  // RoleDetailResponse (newest tf-spec) adds the role's permissions; no documented path returns it,
+  // so it is optional, and absent means "unknown", never "none".
+  permissions: z.array(z.string()).optional(),
 });
 export type Role = z.infer<typeof Role>;
 

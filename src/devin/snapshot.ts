@@ -14,6 +14,8 @@ export interface DevinRole {
   id: string;
   name: string;
   type: 'enterprise' | 'org';
+  /** Only when Devin sends them (RoleDetailResponse.permissions); absent = unknown. */
+  permissions?: string[];
 }
 
 /** A role mapped to an IdP group: enterprise-wide when `orgId` is null. */
@@ -170,7 +172,12 @@ export function assembleSnapshot(raw: RawListings, readAt: string): DevinSnapsho
   return {
     readAt,
     orgs: raw.organizations.map((o) => ({ id: o.org_id, name: o.name })),
-    roles: raw.roles.map((r) => ({ id: r.role_id, name: r.role_name, type: r.role_type })),
+    roles: raw.roles.map((r) => ({
+      id: r.role_id,
+      name: r.role_name,
+      type: r.role_type,
+      ...(r.permissions ? { permissions: [...r.permissions] } : {}),
+    })),
     registeredGroups: [...new Set(raw.registeredGroups)],
     groupRoles,
     users: [...users.values()],

@@ -7,11 +7,13 @@ import { domainFilter } from './desiredState.js';
 import { globMatcher } from './glob.js';
 import { type AdoptTarget, OP_ORDER, type Op, type OrgRef, type PlanWarning, type RoleRef } from './plan.js';
 import type { ScopeSpec } from './policy.js';
+import { enterpriseAdminRoles } from './roles.js';
 
 export const BULK_LIMIT = 100;
 
 type OrgGrant = UserGrant & { org: OrgRef };
-export const ADMIN_ROLE_ID = 'account_admin';
+// Which roles make an account admin is not one literal id (default roles may have generated ids):
+// see enterpriseAdminRoles in roles.ts, used by keepLastAdmin.
 
 export interface DiffResult {
   ops: Op[];
@@ -471,23 +473,38 @@ class DiffContext {
 
   // ---- the last enterprise admin ----------------------------------------------------------------
 
-  /** Never leave Devin without a direct enterprise admin: the op that would remove the last one is dropped. */
+  /**
+   * Never leave Devin without a direct enterprise admin: the op that would remove the last one is
+   * dropped. Fail closed on which roles are admin (roles.ts): a holder of a role that *may* be
+   * admin (by id, well-known name, permissions, or a role id Devin did not list) is protected, but
+   * only holders of a role that *certainly* is admin count as the admins that remain.
+   */
   keepLastAdmin(): void {
-    const admins = new Set(
-      this.devin.users.filter((u) => u.enterpriseRoleId === ADMIN_ROLE_ID).map((u) => u.id),
-    );
-    if (admins.size === 0) return;
+    const adminRoles = enterpriseAdminRoles(this.devin.roles);
+    const known = new Set(this.devin.roles.map((r) => r.id));
+    const certain = (roleId: string | null) => roleId !== null && adminRoles.certain.has(roleId);
+    const possible = (roleId: string | null) =>
+      roleId !== null && (adminRoles.possible.has(roleId) || !known.has(roleId));
+    const admins = this.devin.users.filter((u) => possible(u.enterpriseRoleId));
+    if (admins.length === 0) return;
     const gained = this.ops.some(
-      (o) => (o.kind === 'inviteUsers' || o.kind === 'setUserEnterpriseRole') && o.role.id === ADMIN_ROLE_ID,
+      (o) => (o.kind === 'inviteUsers' || o.kind === 'setUserEnterpriseRole') && certain(o.role.id),
     );
     if (gained) return;
+    const adminIds = new Set(admins.map((u) => u.id));
     const losing = this.ops.filter(
       (o): o is Extract<Op, { kind: 'removeUser' | 'setUserEnterpriseRole' }> =>
-        (o.kind === 'removeUser' || o.kind === 'setUserEnterpriseRole') && admins.has(o.userId),
+        (o.kind === 'removeUser' || (o.kind === 'setUserEnterpriseRole' && !certain(o.role.id))) &&
+        adminIds.has(o.userId),
     );
     const losingIds = new Set(losing.map((o) => o.userId));
-    if (losingIds.size < admins.size) return;
-    const keep = [...losingIds].sort()[0] as string;
+    if (losingIds.size === 0) return;
+    if (admins.some((u) => certain(u.enterpriseRoleId) && !losingIds.has(u.id))) return;
+    // Keep a certain admin when one is losing the role, else a possible one; the smallest id, so
+    // plans are deterministic.
+    const losingAdmins = admins.filter((u) => losingIds.has(u.id));
+    const pick = losingAdmins.filter((u) => certain(u.enterpriseRoleId));
+    const keep = (pick.length > 0 ? pick : losingAdmins).map((u) => u.id).sort()[0] as string;
     const kept = this.devin.users.find((u) => u.id === keep);
     for (let i = this.ops.length - 1; i >= 0; i--) {
       const o = this.ops[i] as Op;

@@ -3,6 +3,7 @@
 import type { DevinOrg, DevinRole, DevinSnapshot } from '../devin/snapshot.js';
 import type { OrgRef, RoleRef } from './plan.js';
 import type { SyncPolicy } from './policy.js';
+import { BUILT_IN_RANK, type BuiltInKind, classifyRoles } from './roles.js';
 
 export class PolicyResolutionError extends Error {
   constructor(readonly problems: string[]) {
@@ -19,8 +20,14 @@ export interface Resolver {
   problems: string[];
 }
 
-/** Built-in roles, highest first within each type (ENDPOINTS §1.7): admin over member. */
-const BUILT_IN_ORDER = ['account_admin', 'account_member', 'org_admin', 'org_member', 'org_deepwiki'];
+/** The literal built-in ids (ENDPOINTS §1.7), for configs written against an account that has them. */
+const LITERAL_IDS: Readonly<Record<string, BuiltInKind>> = {
+  account_admin: 'enterprise-admin',
+  account_member: 'enterprise-member',
+  org_admin: 'org-admin',
+  org_member: 'org-member',
+  org_deepwiki: 'org-deepwiki',
+};
 
 export function createResolver(policy: SyncPolicy, devin: DevinSnapshot): Resolver {
   const problems: string[] = [];
@@ -28,6 +35,9 @@ export function createResolver(policy: SyncPolicy, devin: DevinSnapshot): Resolv
   const rolesByName = groupBy(devin.roles, (r) => r.name.toLowerCase());
   const orgsById = new Map(devin.orgs.map((o) => [o.id, o]));
   const orgsByName = groupBy(devin.orgs, (o) => o.name.toLowerCase());
+  // Built-in roles by id or well-known name (roles.ts): accounts whose default roles have generated
+  // ids still rank Admin above Member.
+  const builtIns = classifyRoles(devin.roles);
 
   const listRoles = (type: 'enterprise' | 'org') =>
     devin.roles
@@ -46,7 +56,12 @@ export function createResolver(policy: SyncPolicy, devin: DevinSnapshot): Resolv
       );
       return undefined;
     }
-    return byName[0];
+    if (byName[0]) return byName[0];
+    // "account_admin" on an account whose Admin role has a generated id: the one role identified
+    // as that built-in, and only when exactly one is (otherwise the unknown name is reported).
+    const kind = LITERAL_IDS[key];
+    const aliased = kind === undefined ? undefined : builtIns.roleOf(kind);
+    return aliased === undefined ? undefined : rolesById.get(aliased);
   };
 
   const precedence = new Map<string, number>();
@@ -99,9 +114,9 @@ export function createResolver(policy: SyncPolicy, devin: DevinSnapshot): Resolv
     rank(role) {
       const explicit = precedence.get(role.id);
       if (explicit !== undefined) return explicit;
-      const builtIn = BUILT_IN_ORDER.indexOf(role.id);
+      const kind = builtIns.kindOf(role.id);
       // Listed roles outrank built-ins, which outrank unlisted custom roles.
-      return builtIn >= 0 ? 1_000 + builtIn : 2_000;
+      return kind !== undefined ? 1_000 + BUILT_IN_RANK.indexOf(kind) : 2_000;
     },
   };
 }
