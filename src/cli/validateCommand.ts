@@ -17,13 +17,16 @@ import { DevinClient } from '../devin/client.js';
 import { DevinError } from '../devin/errors.js';
 import type { Self } from '../devin/schemas.js';
 import { DirectoryFileError, fileSource } from '../directory/file/fileSource.js';
+import { type ProbeCheck, probeLdap } from '../directory/ldap/probe.js';
 import { EXIT } from './exitCodes.js';
 
-export type CheckStatus = 'ok' | 'failed' | 'skipped';
+export type CheckStatus = 'ok' | 'warning' | 'failed' | 'skipped';
 
 export interface CheckResult {
   name: 'config' | 'source' | 'devin-token' | 'devin-access' | 'devin-references';
   status: CheckStatus;
+  /** The config key a source check is about (`source.userFilter`, `mappings[1].group.id`). */
+  key?: string;
   message: string;
   problems?: ConfigProblem[];
 }
@@ -48,13 +51,34 @@ export interface ValidateIo {
   env?: Env;
 }
 
-const SYMBOL: Record<CheckStatus, string> = { ok: '✓', failed: '✗', skipped: '-' };
+const SYMBOL: Record<CheckStatus, string> = { ok: '✓', warning: '!', failed: '✗', skipped: '-' };
 
 const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 /** Distinct Devin objects, however many spellings (name, id, case) the config used for them. */
 const distinct = (m: ReadonlyMap<string, { id: string }>): number =>
   new Set([...m.values()].map((v) => v.id)).size;
+
+const PROBE_STATUS: Record<ProbeCheck['status'], CheckStatus> = {
+  ok: 'ok',
+  warning: 'warning',
+  error: 'failed',
+};
+
+/** LDAP: one line per check, each naming its config key (src/directory/ldap/probe.ts). */
+async function checkSources(cfg: LoadedConfig): Promise<CheckResult[]> {
+  if (cfg.source.type !== 'ldap') return [await checkSource(cfg)];
+  const checks = await probeLdap(
+    cfg.source,
+    cfg.policy.mappings.map((m) => m.group),
+  );
+  return checks.map((c) => ({
+    name: 'source',
+    key: c.key,
+    status: PROBE_STATUS[c.status],
+    message: c.message,
+  }));
+}
 
 async function checkSource(cfg: LoadedConfig): Promise<CheckResult> {
   const source = cfg.source;
@@ -165,7 +189,7 @@ async function checkDevin(cfg: LoadedConfig): Promise<CheckResult[]> {
 function render(report: ValidateReport): string {
   const lines: string[] = [];
   for (const c of report.checks) {
-    lines.push(`${SYMBOL[c.status]} ${c.name}: ${c.message}`);
+    lines.push(`${SYMBOL[c.status]} ${c.key ?? c.name}: ${c.message}`);
     for (const p of c.problems ?? []) lines.push(`    ${formatProblem(report.file, p)}`);
   }
   return `${lines.join('\n')}\n`;
@@ -201,7 +225,7 @@ export async function runValidate(options: ValidateOptions, io: ValidateIo): Pro
   });
   if (options.offline) return finish(EXIT.ok);
 
-  report.checks.push(await checkSource(cfg));
+  report.checks.push(...(await checkSources(cfg)));
   report.checks.push(...(await checkDevin(cfg)));
   return finish(report.checks.some((c) => c.status === 'failed') ? EXIT.runtime : EXIT.ok);
 }
