@@ -9,7 +9,9 @@ import {
   FaultConfigSchema,
   loadSeedFile,
   type RunningSimulator,
+  SEMANTICS,
   SeedError,
+  type Semantics,
   type SimulatorSeed,
   startSimulator,
 } from '../simulator/index.js';
@@ -24,6 +26,7 @@ interface SimulatorOptions {
   admin: boolean;
   faults?: string;
   latency?: number;
+  semantics: Semantics;
 }
 
 function parseIntArg(min: number, max: number) {
@@ -33,6 +36,12 @@ function parseIntArg(min: number, max: number) {
     if (n < min || n > max) throw new InvalidArgumentError(`expected an integer ${min}–${max}`);
     return n;
   };
+}
+
+function parseSemantics(value: string): Semantics {
+  const mode = SEMANTICS.find((s) => s === value);
+  if (mode === undefined) throw new InvalidArgumentError(`expected one of ${SEMANTICS.join(', ')}`);
+  return mode;
 }
 
 /** config/simulator-seed.json in the package root (found by walking up; works from src/ and dist/src/). */
@@ -62,6 +71,12 @@ export function simulatorCommand(): Command {
       .option('--admin', 'enable the unauthenticated /_sim/* test routes', false)
       .option('--faults <file.json>', 'fault rules ({ seed?, rules: [...] })')
       .option('--latency <ms>', 'add this latency to every request', parseIntArg(0, 600_000))
+      .option(
+        '--semantics <mode>',
+        'where the docs are silent: strict (409 instead of cascading; the default) or lenient (removals cascade, re-invites are no-ops)',
+        parseSemantics,
+        'strict',
+      )
       .showHelpAfterError()
       // Usage errors throw CommanderError (exit 2 in main) instead of exiting the process here.
       .exitOverride()
@@ -94,9 +109,12 @@ export function simulatorCommand(): Command {
           host: opts.host,
           port: opts.port,
           admin: opts.admin,
+          semantics: opts.semantics,
           ...(faults ? { faults } : {}),
           logger: logger.child({ component: 'devin-simulator' }),
         });
+        if (opts.semantics !== 'strict')
+          process.stderr.write(`idsync simulator: ${opts.semantics} semantics\n`);
         process.stdout.write(
           `Devin API simulator listening on ${sim.url}\nIDSYNC_SIMULATOR_URL=${sim.url}\n`,
         );

@@ -8,4 +8,4 @@ export type { RequestLogEntry, RequestOutcome } from './requestLog.js';
 export { NOT_IMPLEMENTED_ROUTES } from './routes.js';
 export { loadSeedFile, parseSeed, SeedError, SimulatorSeed, type SimulatorSeedInput } from './seed.js';
 export { type RunningSimulator, type StartSimulatorOptions, startSimulator } from './server.js';
-export { ADMIN_ROLE_ID, SimState } from './state.js';
+export { ADMIN_ROLE_ID, SEMANTICS, type Semantics, SimState } from './state.js';

@@ -25,9 +25,12 @@ const SeedOrganization = z.strictObject({
 });
 
 const SeedRole = z.strictObject({
+  /** The built-ins' literal ids (account_admin, …) or generated ones (`role-<32 hex>`). */
   role_id: z.string().min(1),
   role_name: z.string().min(1),
   role_type: z.enum(['enterprise', 'org']),
+  /** Optional: served by GET /enterprise/roles like RoleDetailResponse.permissions. */
+  permissions: z.array(z.string().min(1)).optional(),
 });
 
 const SeedUser = z.strictObject({

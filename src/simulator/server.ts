@@ -16,7 +16,7 @@ import {
   VERSION_PREFIX_RE,
 } from './routes.js';
 import { formatZodError, parseSeed, SeedError, type SimulatorSeed, type SimulatorSeedInput } from './seed.js';
-import { SimState } from './state.js';
+import { type Semantics, SimState } from './state.js';
 
 export interface RunningSimulator {
   /** e.g. http://127.0.0.1:41234 (no trailing slash) */
@@ -31,6 +31,7 @@ export interface RunningSimulator {
   clearRequests(): void;
   /** Current state in seed shape (re-seedable). */
   dump(): SimulatorSeed;
+  readonly semantics: Semantics;
 }
 
 export interface StartSimulatorOptions {
@@ -41,6 +42,11 @@ export interface StartSimulatorOptions {
   port?: number;
   /** Enable the unauthenticated /_sim/* test routes. */
   admin?: boolean;
+  /**
+   * How to read what the docs leave open (default `strict`): `strict` answers 409 where a client
+   * must not rely on an effect; `lenient` cascades removals and makes re-invites no-ops.
+   */
+  semantics?: Semantics;
   faults?: FaultConfig;
   logger?: Logger;
 }
@@ -88,7 +94,8 @@ function urlFor(address: AddressInfo): string {
 
 export async function startSimulator(o: StartSimulatorOptions): Promise<RunningSimulator> {
   const original = parseSeed(o.seed);
-  let state = new SimState(original, { validated: true });
+  const semantics = o.semantics ?? 'strict';
+  let state = new SimState(original, { validated: true, semantics });
   const log = new RequestLog();
   const faults = new FaultEngine(o.faults);
   const ctxs = new WeakMap<IncomingMessage, ReqCtx>();
@@ -229,7 +236,7 @@ export async function startSimulator(o: StartSimulatorOptions): Promise<RunningS
   for (const def of NOT_IMPLEMENTED_DEFS) mount(def);
 
   const resetTo = (seed?: SimulatorSeedInput) => {
-    state = new SimState(seed === undefined ? original : parseSeed(seed), { validated: true });
+    state = new SimState(seed === undefined ? original : parseSeed(seed), { validated: true, semantics });
     log.clear();
   };
 
@@ -307,5 +314,6 @@ export async function startSimulator(o: StartSimulatorOptions): Promise<RunningS
     counts: () => log.counts(),
     clearRequests: () => log.clear(),
     dump: () => state.dump(),
+    semantics,
   };
 }

@@ -17,8 +17,46 @@ import { type PageRequest, type PageResult, pageOf, pageOfList, SortedKeys } fro
 import { conflict, invalid, notFound, unprocessable, type ValidationItem } from './problems.js';
 import { parseSeed, type SimulatorSeed, type SimulatorSeedInput, userIdForEmail } from './seed.js';
 
-/** The built-in enterprise admin role; the last holder of it cannot be demoted or removed. */
+/**
+ * The literal id of the built-in enterprise admin role. Seeds may instead give the default roles
+ * generated ids (`role-<32 hex>`) with a well-known name, as real accounts do (Cognition's
+ * provider: default roles "have generated IDs but a well-known name"): see adminRoleIds.
+ */
 export const ADMIN_ROLE_ID = 'account_admin';
+
+/**
+ * Where the docs are silent, `strict` refuses (409) what a client must not rely on, and `lenient`
+ * takes the other reading: removals cascade, and a re-invite of a direct member is a no-op.
+ */
+export type Semantics = 'strict' | 'lenient';
+export const SEMANTICS: readonly Semantics[] = ['strict', 'lenient'];
+
+const ADMIN_NAMES = new Set(['admin', 'account admin', 'enterprise admin', 'administrator']);
+
+/**
+ * The enterprise roles Devin treats as the account admin: `account_admin` when the seed has it;
+ * otherwise enterprise roles named like an admin, or whose permissions say they manage membership.
+ */
+function adminRoleIds(roles: readonly Role[]): Set<string> {
+  const enterprise = roles.filter((r) => r.role_type === 'enterprise');
+  if (enterprise.some((r) => r.role_id === ADMIN_ROLE_ID)) return new Set([ADMIN_ROLE_ID]);
+  return new Set(
+    enterprise
+      .filter((r) => {
+        const manages = r.permissions?.includes('ManageAccountMembership') === true;
+        return (
+          manages ||
+          ADMIN_NAMES.has(
+            r.role_name
+              .trim()
+              .toLowerCase()
+              .replace(/[\s_-]+/g, ' '),
+          )
+        );
+      })
+      .map((r) => r.role_id),
+  );
+}
 
 export interface TokenInfo {
   token: string;
@@ -88,14 +126,20 @@ export class SimState {
   private readonly groupMembers = new Map<string, string[]>();
   private derivedCache: Derived | null = null;
   private readonly now: () => number;
+  readonly semantics: Semantics;
+  private readonly adminRoles: ReadonlySet<string>;
 
   /**
    * `validated: true` skips re-parsing a seed that already went through parseSeed (a 20k-user seed
    * takes ~150 ms to check); the state never aliases the seed's objects either way.
    */
-  constructor(seedInput: SimulatorSeedInput, opts: { now?: () => number; validated?: boolean } = {}) {
+  constructor(
+    seedInput: SimulatorSeedInput,
+    opts: { now?: () => number; validated?: boolean; semantics?: Semantics } = {},
+  ) {
     const seed = opts.validated ? (seedInput as SimulatorSeed) : parseSeed(seedInput);
     this.now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+    this.semantics = opts.semantics ?? 'strict';
     for (const t of seed.tokens) this.tokens.set(t.token, { ...t, permissions: new Set(t.permissions) });
     for (const o of seed.organizations) {
       this.orgs.set(o.org_id, { ...o });
@@ -105,6 +149,7 @@ export class SimState {
     this.orgKeys = new SortedKeys(this.orgs.keys());
     for (const r of seed.roles) this.roles.set(r.role_id, { ...r });
     this.roleKeys = new SortedKeys(this.roles.keys());
+    this.adminRoles = adminRoleIds([...this.roles.values()]);
 
     for (const u of seed.users) {
       const rec: UserRec = {
@@ -208,7 +253,7 @@ export class SimState {
       if (!members) continue;
       for (const uid of members) {
         all.add(uid);
-        if (m.enterprise === ADMIN_ROLE_ID) admins.add(uid);
+        if (m.enterprise !== null && this.adminRoles.has(m.enterprise)) admins.add(uid);
         for (const orgId of m.orgs.keys()) {
           let s = byOrg.get(orgId);
           if (!s) {
@@ -247,7 +292,8 @@ export class SimState {
   private reindexUser(u: UserRec): void {
     if (this.hasDirect(u)) this.direct.add(u.user_id);
     else this.direct.delete(u.user_id);
-    if (u.enterpriseRoleId === ADMIN_ROLE_ID) this.directAdmins.add(u.user_id);
+    if (u.enterpriseRoleId !== null && this.adminRoles.has(u.enterpriseRoleId))
+      this.directAdmins.add(u.user_id);
     else this.directAdmins.delete(u.user_id);
     for (const [orgId] of u.orgRoles) this.directInOrg.get(orgId)?.add(u.user_id);
   }
@@ -337,8 +383,12 @@ export class SimState {
     return { ...o };
   }
 
+  /** Roles with their permissions when the seed gives them (RoleDetailResponse's extra field). */
   listRoles(q: PageRequest): PageResult<Role> {
-    return pageOf(this.roleKeys, q, (id) => this.roleOut(id));
+    return pageOf(this.roleKeys, q, (id) => {
+      const r = this.roles.get(id) as Role;
+      return { ...this.roleOut(id), ...(r.permissions ? { permissions: [...r.permissions] } : {}) };
+    });
   }
 
   listUsers(q: ListQuery): PageResult<EnterpriseUser> {
@@ -439,17 +489,25 @@ export class SimState {
     if (errors.length > 0) throw unprocessable(errors.map((e) => e.msg).join('; '), errors);
     this.requireRole(roleId, 'enterprise', ['body', 'enterprise_role_id']);
 
-    const already = emails.filter((e) => {
+    const memberOf = (e: string) => {
       const id = this.byEmail.get(emailKey(e));
-      return id !== undefined && this.users.get(id)?.enterpriseRoleId !== null;
-    });
-    if (already.length > 0)
+      const u = id === undefined ? undefined : this.users.get(id);
+      return u !== undefined && u.enterpriseRoleId !== null ? u : undefined;
+    };
+    const already = emails.filter((e) => memberOf(e) !== undefined);
+    if (already.length > 0 && this.semantics === 'strict')
       throw conflict(
         `Already enterprise members with a direct role: ${already.join(', ')}. Nothing was invited; use PATCH /enterprise/members/users/{user_id} to change a role.`,
       );
 
     const now = this.now();
+    let applied = false;
     const out = emails.map((raw) => {
+      // Lenient: re-inviting a direct member is a no-op that answers with the member as they are
+      // (their role is NOT changed; the caller must notice).
+      const member = memberOf(raw);
+      if (member) return this.userOut(member);
+      applied = true;
       const email = raw.trim();
       const key = emailKey(email);
       let u = this.users.get(this.byEmail.get(key) ?? '');
@@ -472,12 +530,13 @@ export class SimState {
       this.reindexUser(u);
       return this.userOut(u);
     });
-    return { value: out, applied: true };
+    return { value: out, applied };
   }
 
   /** Would this change leave the enterprise with no account_admin holder (direct or IdP-derived)? */
   private losesLastAdmin(u: UserRec, newRoleId: string | null): boolean {
-    if (u.enterpriseRoleId !== ADMIN_ROLE_ID || newRoleId === ADMIN_ROLE_ID) return false;
+    const isAdmin = (id: string | null) => id !== null && this.adminRoles.has(id);
+    if (!isAdmin(u.enterpriseRoleId) || isAdmin(newRoleId)) return false;
     if (this.derived().admins.size > 0) return false;
     return this.directAdmins.size <= 1;
   }
@@ -490,7 +549,9 @@ export class SimState {
         `User ${userId} has no direct enterprise role; membership derived from IdP groups is managed through IdP group mappings`,
       );
     if (this.losesLastAdmin(u, roleId))
-      throw conflict(`User ${userId} is the last holder of ${ADMIN_ROLE_ID}; the enterprise needs an admin`);
+      throw conflict(
+        `User ${userId} is the last holder of ${u.enterpriseRoleId}; the enterprise needs an admin`,
+      );
     const applied = u.enterpriseRoleId !== roleId;
     u.enterpriseRoleId = roleId;
     this.reindexUser(u);
@@ -503,13 +564,18 @@ export class SimState {
       throw conflict(
         `User ${userId} has no direct enterprise role (membership derived from IdP groups); it cannot be removed through this endpoint`,
       );
-    if (u.orgRoles.size > 0)
+    if (u.orgRoles.size > 0 && this.semantics === 'strict')
       // Docs silent on whether removal cascades to org memberships; refusing keeps a client from relying on it.
       throw conflict(
         `User ${userId} still has direct roles in ${[...u.orgRoles.keys()].sort().join(', ')}; remove organization memberships first`,
       );
     if (this.losesLastAdmin(u, null))
-      throw conflict(`User ${userId} is the last holder of ${ADMIN_ROLE_ID}; the enterprise needs an admin`);
+      throw conflict(
+        `User ${userId} is the last holder of ${u.enterpriseRoleId}; the enterprise needs an admin`,
+      );
+    // Lenient: removal cascades to the user's direct org memberships.
+    for (const orgId of u.orgRoles.keys()) this.directInOrg.get(orgId)?.delete(userId);
+    u.orgRoles.clear();
     u.enterpriseRoleId = null;
     u.joinedAt = null;
     this.reindexUser(u);
@@ -596,12 +662,17 @@ export class SimState {
     return { value: added, applied: added.length > 0 };
   }
 
-  /** Docs silent on what happens to mappings: refusing while any exist keeps the effect explicit. */
+  /**
+   * Docs silent on what happens to mappings: strict refuses while any exist, which keeps the effect
+   * explicit; lenient removes them with the group.
+   */
   unregisterGroup(name: string): Mutation<IdpGroupResponse> {
     const m = this.mappings.get(name);
     if (!m) throw notFound(`IdP group ${name} is not registered`);
-    if (m.enterprise !== null || m.orgs.size > 0)
+    if ((m.enterprise !== null || m.orgs.size > 0) && this.semantics === 'strict')
       throw conflict(`IdP group ${name} still has role mappings; remove them before unregistering the group`);
+    this.entMapped.delete(name);
+    for (const orgId of m.orgs.keys()) this.orgMapped.get(orgId)?.delete(name);
     this.mappings.delete(name);
     this.registry.delete(name);
     this.invalidateDerived();
@@ -642,13 +713,18 @@ export class SimState {
     return { value: this.groupOut(name, null), applied };
   }
 
-  /** Docs silent on cascading: refusing while org mappings exist mirrors "enterprise mapping first". */
+  /**
+   * Docs silent on cascading: strict refuses while org mappings exist, which mirrors "enterprise
+   * mapping first"; lenient removes the org mappings too.
+   */
   removeEnterpriseGroupRole(name: string): Mutation<IdpGroup> {
     const m = this.requireEnterpriseMapping(name);
-    if (m.orgs.size > 0)
+    if (m.orgs.size > 0 && this.semantics === 'strict')
       throw conflict(
         `IdP group ${name} still has organization mappings (${[...m.orgs.keys()].sort().join(', ')}); remove them first`,
       );
+    for (const orgId of m.orgs.keys()) this.orgMapped.get(orgId)?.delete(name);
+    m.orgs.clear();
     m.enterprise = null;
     this.entMapped.delete(name);
     this.invalidateDerived();
@@ -749,6 +825,7 @@ export class SimState {
         role_id: r.role_id,
         role_name: r.role_name,
         role_type: r.role_type,
+        ...(r.permissions ? { permissions: [...r.permissions] } : {}),
       })),
       users,
       idp_groups: [...this.registry.values()],

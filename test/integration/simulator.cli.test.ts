@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatorCommand } from '../../src/cli/simulatorCommand.js';
-import { DEMO_TOKEN } from '../support/simulator.js';
+import type { SimulatorSeed } from '../../src/simulator/index.js';
+import { DEMO_TOKEN, loadDemoSeed } from '../support/simulator.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -123,8 +124,43 @@ describe('idsync simulator (CLI)', () => {
       '--admin',
       '--faults',
       '--latency',
+      '--semantics',
     ]);
     const err = await cmd.parseAsync(['--port', 'abc'], { from: 'user' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CommanderError);
+    const bad = await simulatorCommand()
+      .configureOutput({ writeErr: () => {}, writeOut: () => {} })
+      .parseAsync(['--semantics', 'loose'], { from: 'user' })
+      .catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(CommanderError);
+  });
+
+  it('--semantics lenient cascades a user removal that the default (strict) refuses', async () => {
+    const seed = await loadDemoSeed();
+    const target = seed.users.find(
+      (u) => u.enterprise_role_id === 'account_member' && Object.keys(u.org_roles).length > 0,
+    );
+    if (!target) throw new Error('the demo seed has no member with org roles');
+    const remove = (url: string) =>
+      fetch(`${url}/v3/enterprise/members/users/${target.user_id}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${DEMO_TOKEN}` },
+      });
+    const strict = run(['--port', '0']);
+    expect((await remove(await urlOf(strict))).status).toBe(409);
+    strict.child.kill('SIGTERM');
+    expect(await strict.exited).toBe(0);
+
+    const lenient = run(['--port', '0', '--admin', '--semantics', 'lenient']);
+    const url = await urlOf(lenient);
+    expect(lenient.stderr()).toContain('lenient semantics');
+    expect((await remove(url)).status).toBe(200);
+    const state = (await (await fetch(`${url}/_sim/state`)).json()) as SimulatorSeed;
+    expect(state.users.find((u) => u.user_id === target.user_id)).toMatchObject({
+      enterprise_role_id: null,
+      org_roles: {},
+    });
+    lenient.child.kill('SIGTERM');
+    expect(await lenient.exited).toBe(0);
   });
 });

@@ -5,6 +5,7 @@ import {
   type FaultConfig,
   loadSeedFile,
   type RunningSimulator,
+  type Semantics,
   type SimulatorSeed,
   type SimulatorSeedInput,
   startSimulator,
@@ -60,11 +61,12 @@ export interface TestSimulator extends RunningSimulator {
 }
 
 export async function startTestSimulator(
-  o: { seed?: SimulatorSeedInput; admin?: boolean; faults?: FaultConfig } = {},
+  o: { seed?: SimulatorSeedInput; admin?: boolean; faults?: FaultConfig; semantics?: Semantics } = {},
 ): Promise<TestSimulator> {
   const sim = await startSimulator({
     seed: o.seed ?? (await loadDemoSeed()),
     ...(o.admin !== undefined ? { admin: o.admin } : {}),
+    ...(o.semantics !== undefined ? { semantics: o.semantics } : {}),
     ...(o.faults ? { faults: o.faults } : {}),
   });
   return Object.assign(sim, { api: (token: string | null = DEMO_TOKEN) => api(sim.url, token) });
