@@ -175,8 +175,30 @@ const LdapSource = z
     nameAttribute: ldapAttribute('User display name (default displayName; cn when it is empty).').optional(),
     groupNameAttribute: ldapAttribute('Group name that mappings match (default cn).').optional(),
     memberAttribute: ldapAttribute(
-      'Group attribute listing member DNs (default member and uniqueMember for openldap, member for activedirectory).',
+      'One group member attribute; the older form of memberAttributes, which replaces the profile list with this one attribute.',
     ).optional(),
+    memberAttributes: z
+      .array(ldapAttribute('An attribute name.'))
+      .min(1, { error: 'at least one attribute name' })
+      .describe(
+        'Group attributes listing members, all read (default [member, uniqueMember, memberUid] for openldap, [member] for activedirectory). Values are DNs, except in uidMemberAttributes.',
+      )
+      .optional(),
+    uidMemberAttributes: z
+      .array(ldapAttribute('An attribute name.'))
+      .describe(
+        'Member attributes whose values are user names, matched against uidAttribute, not DNs (default [memberUid], RFC 2307 posixGroup).',
+      )
+      .optional(),
+    uidAttribute: ldapAttribute(
+      'User attribute that the user names in uidMemberAttributes are matched against (default uid).',
+    ).optional(),
+    membership: z
+      .enum(['member', 'memberOf'])
+      .describe(
+        "Where member lists come from: member (default) reads the groups' member attributes; memberOf reads memberOf on users and groups, for directories whose ACLs hide member lists.",
+      )
+      .optional(),
     extraUserAttributes: z
       .array(ldapAttribute('An attribute name.'))
       .describe("More user attributes to read into each user's attrs (e.g. department, title).")
@@ -225,6 +247,8 @@ function checkLdap(value: unknown, ctx: Ctx): void {
   const o = rec(value);
   if (!o) return;
   exactlyOne(o, ctx, ['bindPassword', 'bindPasswordFile']);
+  // Two spellings of one setting: which one wins would be a guess.
+  exactlyOne(o, ctx, ['memberAttribute', 'memberAttributes'], true);
   if (o.startTLS === true && typeof o.url === 'string' && /^ldaps:/i.test(o.url)) {
     ctx.addIssue({
       code: 'custom',
@@ -502,6 +526,9 @@ const GuardrailsSchema = z
     maxSourceShrinkPercent: percent(
       'Block removals when the directory shrank more than this since the last successful run.',
     ).default(DEFAULT_GUARDRAILS.maxSourceShrinkPercent),
+    maxGroupShrinkPercent: percent(
+      'Block removals when a mapped group lost more than this share of its members (or all of them) since the last successful run.',
+    ).default(DEFAULT_GUARDRAILS.maxGroupShrinkPercent),
   })
   .default({ ...DEFAULT_GUARDRAILS })
   .describe('Removal limits above which a plan waits for approval (fail closed).');

@@ -48,7 +48,15 @@ export interface LdapSourceConfig {
   idAttribute?: string;
   nameAttribute?: string;
   groupNameAttribute?: string;
+  /** The old one-attribute form of memberAttributes; the schema allows one of the two. */
   memberAttribute?: string;
+  memberAttributes?: string[];
+  /** Member attributes whose values are user names (default [memberUid]). */
+  uidMemberAttributes?: string[];
+  /** User attribute those names are matched against (default uid). */
+  uidAttribute?: string;
+  /** Where member lists come from (default member: the groups' member attributes). */
+  membership?: 'member' | 'memberOf';
   extraUserAttributes?: string[];
 }
 

@@ -24,6 +24,17 @@ export interface SlapdOptions {
   sizeLimit?: string;
   /** olcLimits values, e.g. `dn.exact="uid=x,ou=system,dc=example,dc=com" size=500`. */
   limits?: string[];
+  /**
+   * olcAccess rules placed before the defaults (userPassword for self/auth, then `to * by users
+   * read`), without their {n} prefix, e.g. `to dn.exact="cn=x,ou=groups,dc=example,dc=com"
+   * attrs=member by dn.exact="uid=idsync,ou=system,dc=example,dc=com" none by * break`.
+   */
+  acls?: string[];
+  /**
+   * Load the ppolicy overlay (its schema is built into the 2.5 module) with this DN as the default
+   * policy. The policy entry itself is data: add it (see ppolicyEntryLdif) before relying on it.
+   */
+  ppolicyDefault?: string;
   /** LDIF loaded with `slapadd -q` before start, after the suffix entry. */
   preload?: string;
   /** Fixed ports (dev server); default: free ports. */
@@ -251,7 +262,8 @@ function moduleDir(): string {
 
 async function configLdif(
   dir: string,
-  o: Required<Pick<SlapdOptions, 'suffix' | 'sizeLimit' | 'limits' | 'rootPassword'>>,
+  o: Required<Pick<SlapdOptions, 'suffix' | 'sizeLimit' | 'limits' | 'rootPassword' | 'acls'>> &
+    Pick<SlapdOptions, 'ppolicyDefault'>,
   tls: { ca: string; cert: string; key: string } | undefined,
 ): Promise<string> {
   const uid = process.getuid?.() ?? 0;
@@ -280,6 +292,7 @@ async function configLdif(
     'olcModuleLoad: back_mdb',
     'olcModuleLoad: memberof',
     'olcModuleLoad: refint',
+    ...(o.ppolicyDefault === undefined ? [] : ['olcModuleLoad: ppolicy']),
     '',
     'dn: cn=schema,cn=config',
     'objectClass: olcSchemaConfig',
@@ -315,8 +328,11 @@ async function configLdif(
     'olcDbIndex: employeeType eq',
     `olcSizeLimit: ${o.sizeLimit}`,
     ...o.limits.map((l, i) => `olcLimits: {${i}}${l}`),
-    'olcAccess: {0}to attrs=userPassword by self write by anonymous auth by * none',
-    'olcAccess: {1}to * by users read by * none',
+    ...[
+      ...o.acls,
+      'to attrs=userPassword by self write by anonymous auth by * none',
+      'to * by users read by * none',
+    ].map((rule, i) => `olcAccess: {${i}}${rule}`),
     '',
     'dn: olcOverlay={0}memberof,olcDatabase={1}mdb,cn=config',
     'objectClass: olcOverlayConfig',
@@ -335,8 +351,36 @@ async function configLdif(
     'olcRefintAttribute: memberOf',
     `olcRefintNothing: cn=refint-placeholder,${o.suffix}`,
     '',
+    ...(o.ppolicyDefault === undefined
+      ? []
+      : [
+          'dn: olcOverlay={2}ppolicy,olcDatabase={1}mdb,cn=config',
+          'objectClass: olcOverlayConfig',
+          'objectClass: olcPPolicyConfig',
+          'olcOverlay: {2}ppolicy',
+          `olcPPolicyDefault: ${o.ppolicyDefault}`,
+          '',
+        ]),
   ].join('\n');
   return `${global}\n${schemas.join('\n')}\n${rest}`;
+}
+
+/**
+ * A ppolicy policy entry (pwdPolicy is auxiliary; `device` carries it): lock after `maxFailure`
+ * failed binds, for `lockoutDuration` seconds (0 = until an administrator unlocks).
+ */
+export function ppolicyEntryLdif(dn: string, maxFailure: number, lockoutDuration: number): string {
+  const cn = /^cn=([^,]+)/i.exec(dn)?.[1];
+  if (!cn) throw new Error(`a policy DN must start with cn=, found ${dn}`);
+  return ldifEntry(dn, {
+    objectClass: ['top', 'device', 'pwdPolicy'],
+    cn,
+    pwdAttribute: 'userPassword',
+    pwdLockout: 'TRUE',
+    pwdMaxFailure: String(maxFailure),
+    pwdLockoutDuration: String(lockoutDuration),
+    pwdFailureCountInterval: '0',
+  });
 }
 
 function suffixLdif(suffix: string): string {
@@ -431,7 +475,14 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
     await mkdir(join(dir, 'data'));
     const cfg = await configLdif(
       dir,
-      { suffix, rootPassword, sizeLimit: options.sizeLimit ?? 'unlimited', limits: options.limits ?? [] },
+      {
+        suffix,
+        rootPassword,
+        sizeLimit: options.sizeLimit ?? 'unlimited',
+        limits: options.limits ?? [],
+        acls: options.acls ?? [],
+        ...(options.ppolicyDefault === undefined ? {} : { ppolicyDefault: options.ppolicyDefault }),
+      },
       tls,
     );
     await writeFile(join(dir, 'config.ldif'), cfg);

@@ -18,7 +18,12 @@ export interface LdapProfile {
   /** User display name; cn, then the email, then the id are the fallbacks. */
   nameAttribute: string;
   groupNameAttribute: string;
+  /** Group attributes listing members, read together (a group may use several). */
   memberAttributes: string[];
+  /** Those of the member attributes whose values are user names (RFC 2307 memberUid), not DNs. */
+  uidMemberAttributes: string[];
+  /** The user attribute a user name in a uid member attribute is matched against. */
+  uidAttribute: string;
   pageSize: number;
   /** The most the server hands out per page; a larger configured pageSize is lowered to it. */
   maxPageSize?: number;
@@ -27,13 +32,16 @@ export interface LdapProfile {
 export const PROFILES: Readonly<Record<ProfileName, LdapProfile>> = {
   openldap: {
     userFilter: '(objectClass=inetOrgPerson)',
-    groupFilter: '(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))',
+    groupFilter: '(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))',
     disabledByUserAccountControl: false,
     idAttribute: 'entryUUID',
     emailAttribute: 'mail',
     nameAttribute: 'displayName',
     groupNameAttribute: 'cn',
-    memberAttributes: ['member', 'uniqueMember'],
+    // All three at once: a directory mixing groupOfNames and posixGroup must not lose either.
+    memberAttributes: ['member', 'uniqueMember', 'memberUid'],
+    uidMemberAttributes: ['memberUid'],
+    uidAttribute: 'uid',
     // slapd's stock size limit is 500; a page never asks for more than a default server allows.
     pageSize: 500,
   },
@@ -48,6 +56,8 @@ export const PROFILES: Readonly<Record<ProfileName, LdapProfile>> = {
     nameAttribute: 'displayName',
     groupNameAttribute: 'cn',
     memberAttributes: ['member'],
+    uidMemberAttributes: ['memberUid'],
+    uidAttribute: 'uid',
     // AD's MaxPageSize: it silently returns at most 1000 entries per page whatever is asked.
     pageSize: 1000,
     maxPageSize: 1000,
@@ -56,6 +66,15 @@ export const PROFILES: Readonly<Record<ProfileName, LdapProfile>> = {
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_TIMEOUT_MS = 60_000;
+
+/**
+ * Where member lists come from: the groups' member attributes, or the users' (and groups')
+ * memberOf values, for directories whose ACLs hide member lists (FreeIPA compat trees and the like).
+ */
+export type MembershipSource = NonNullable<LdapSourceConfig['membership']>;
+
+/** The back-link attribute `membership: memberOf` reads. */
+export const MEMBER_OF = 'memberOf';
 
 export type TransportSecurity = 'ldaps' | 'starttls' | 'none';
 
@@ -76,6 +95,7 @@ export interface LdapSettings extends Omit<LdapProfile, 'maxPageSize'> {
   userBaseKey: string;
   groupBaseKey: string;
   extraUserAttributes: string[];
+  membership: MembershipSource;
   /** Set: member lists are requested in slices of this size (range retrieval), not left to the server. */
   rangeSize?: number;
   connectTimeoutMs: number;
@@ -100,7 +120,9 @@ export function resolveSettings(config: LdapSourceConfig): LdapSettings {
   const pageSize =
     profile.maxPageSize !== undefined ? Math.min(requestedPage, profile.maxPageSize) : requestedPage;
   const timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const memberAttribute = config.memberAttribute;
+  // memberAttribute is the old one-attribute form of memberAttributes (the schema allows one).
+  const memberAttributes =
+    config.memberAttributes ?? (config.memberAttribute === undefined ? undefined : [config.memberAttribute]);
   const disabledFilter = config.disabledFilter ?? profile.disabledFilter;
   const emailFallbackAttribute = config.emailFallbackAttribute ?? profile.emailFallbackAttribute;
   return {
@@ -125,7 +147,10 @@ export function resolveSettings(config: LdapSourceConfig): LdapSettings {
     ...(emailFallbackAttribute === undefined ? {} : { emailFallbackAttribute }),
     nameAttribute: config.nameAttribute ?? profile.nameAttribute,
     groupNameAttribute: config.groupNameAttribute ?? profile.groupNameAttribute,
-    memberAttributes: memberAttribute === undefined ? [...profile.memberAttributes] : [memberAttribute],
+    memberAttributes: uniqueIgnoringCase(memberAttributes ?? profile.memberAttributes),
+    uidMemberAttributes: uniqueIgnoringCase(config.uidMemberAttributes ?? profile.uidMemberAttributes),
+    uidAttribute: config.uidAttribute ?? profile.uidAttribute,
+    membership: config.membership ?? 'member',
     extraUserAttributes: [...(config.extraUserAttributes ?? [])],
     pageSize,
     ...(config.rangeSize === undefined ? {} : { rangeSize: config.rangeSize }),
@@ -139,6 +164,28 @@ export function resolveSettings(config: LdapSourceConfig): LdapSettings {
   };
 }
 
+/** Attribute names are case-insensitive: `member` and `Member` are one attribute, read once. */
+function uniqueIgnoringCase(names: readonly string[]): string[] {
+  const seen = new Set<string>();
+  return names.filter((n) => {
+    const k = n.toLowerCase();
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/** Whether values of this member attribute are user names (matched on uidAttribute), not DNs. */
+export function isUidMemberAttribute(s: LdapSettings, attribute: string): boolean {
+  const a = attribute.toLowerCase();
+  return s.uidMemberAttributes.some((u) => u.toLowerCase() === a);
+}
+
+/** Some member attribute holds user names, so users are read with uidAttribute. */
+export function readsUidMembers(s: LdapSettings): boolean {
+  return s.membership === 'member' && s.memberAttributes.some((a) => isUidMemberAttribute(s, a));
+}
+
 /** The attributes a user listing requests: what read.ts turns into a DirectoryUser. */
 export function userAttributes(s: LdapSettings): string[] {
   return [
@@ -149,12 +196,18 @@ export function userAttributes(s: LdapSettings): string[] {
       s.nameAttribute,
       'cn',
       ...(s.disabledByUserAccountControl ? ['userAccountControl'] : []),
+      ...(readsUidMembers(s) ? [s.uidAttribute] : []),
+      ...(s.membership === 'memberOf' ? [MEMBER_OF] : []),
       ...s.extraUserAttributes,
     ]),
   ];
 }
 
-/** The attributes a group listing requests; `members` may carry `;range=` options. */
+/**
+ * The attributes a group listing requests; `members` may carry `;range=` options. objectClass
+ * tells a group that must have members (groupOfNames) from one that may be empty (posixGroup).
+ */
 export function groupAttributes(s: LdapSettings, members: readonly string[] = s.memberAttributes): string[] {
-  return [...new Set([s.idAttribute, s.groupNameAttribute, 'cn', ...members])];
+  const lists = s.membership === 'memberOf' ? [MEMBER_OF] : members;
+  return [...new Set([s.idAttribute, s.groupNameAttribute, 'cn', 'objectClass', ...lists])];
 }

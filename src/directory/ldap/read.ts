@@ -1,14 +1,26 @@
 // The read itself: users, then disabled users (when a filter defines them), then groups with their
-// member lists, each as a streaming paged search, then member DNs resolved to ids.
+// member lists, each as a streaming paged search, then member DNs and user names resolved to ids.
 //
 // The rule everything here serves: a read that did not see the whole directory says so. Any page
 // that fails, any range slice that fails, a dropped connection, a server size or time limit:
 // the snapshot comes back with complete: false and a reason naming what was not read, and what
 // was read is kept (the core then makes additions only). What cannot be read at all (connect,
 // TLS, bind, a base DN that does not exist) is thrown instead, since there is nothing to plan from.
-import { type Entry, type Filter, NoSuchObjectError, PresenceFilter, ResultCodeError } from 'ldapts';
+//
+// A member list that looks empty is not taken at its word either: groupOfNames and
+// groupOfUniqueNames must have a member (schema MUST), so one that comes back without any was not
+// readable (an ACL), and the group is flagged `unreadable` and the read marked incomplete.
+import {
+  type Entry,
+  type Filter,
+  NoSuchObjectError,
+  NotFilter,
+  PresenceFilter,
+  ResultCodeError,
+} from 'ldapts';
 import type { Logger } from 'pino';
 import { isWithin, stripOptionalUid, tryNormalizeDn } from '../dn.js';
+import { normalizeDirectoryId } from '../ids.js';
 import type {
   DirectoryGroup,
   DirectorySnapshot,
@@ -18,12 +30,19 @@ import type {
 } from '../types.js';
 import type { LdapConnection } from './connection.js';
 import { describeLdapFailure, LdapConfigError, LdapError } from './errors.js';
-import { andOf, compileFilter } from './filter.js';
+import { andOf, compileFilter, type FilterNode, parseFilter } from './filter.js';
 import { guidFromBytes } from './guid.js';
-import { groupAttributes, type LdapSettings, userAttributes } from './profiles.js';
+import {
+  groupAttributes,
+  isUidMemberAttribute,
+  type LdapSettings,
+  MEMBER_OF,
+  readsUidMembers,
+  userAttributes,
+} from './profiles.js';
 import { RangeReadError, rangeDescription, rangedValues, readRemainingSlices } from './ranges.js';
 
-export type ReadPhase = 'users' | 'disabled' | 'groups' | 'members';
+export type ReadPhase = 'users' | 'disabled' | 'groups' | 'members' | 'non-users';
 
 export interface ReadProgress {
   phase: ReadPhase;
@@ -76,8 +95,17 @@ const ACCOUNTDISABLE = 0x2;
 
 const isGuidAttribute = (name: string): boolean => /guid$/i.test(name);
 
-/** The stable id: GUID attributes decoded from their 16 bytes, other binary ids as hex, text as is. */
+/**
+ * The stable id, canonical (ids.ts: GUIDs lower case without braces), so that a mapping or a ledger
+ * entry written in another tool's spelling still names the same user or group.
+ */
 function idValue(value: Value | undefined, attribute: string): string | undefined {
+  const raw = rawIdValue(value, attribute);
+  return raw === undefined ? undefined : normalizeDirectoryId(raw);
+}
+
+/** GUID attributes decoded from their 16 bytes, other binary ids as hex, text as is. */
+function rawIdValue(value: Value | undefined, attribute: string): string | undefined {
   if (value === undefined) return undefined;
   const v = Array.isArray(value) ? value[0] : value;
   if (v === undefined) return undefined;
@@ -109,6 +137,8 @@ interface Listing {
   filter: Filter;
   filterText: string;
   attributes: string[];
+  /** A failure is the caller's to judge (a check, not part of the snapshot): not marked incomplete. */
+  optional?: boolean;
 }
 
 /** Groups as read, before member DNs are resolved. */
@@ -118,13 +148,39 @@ interface RawGroup {
   dn: string;
   /** Member DNs as the server sent them. */
   members: string[];
+  /** User names from uid member attributes (memberUid). */
+  memberUids: string[];
+  /** membership: memberOf: the groups this group's memberOf names (DNs as sent). */
+  memberOf: string[];
+  /** objectClass values, lower case; empty when the server returned none. */
+  classes: string[];
+  /** Values read per member attribute (lower-case name), slices included. */
+  counts: Map<string, number>;
+  unreadable?: string;
 }
+
+/** `name → id`, or AMBIGUOUS when two users share it. */
+const AMBIGUOUS = '\u0000ambiguous';
 
 interface UserIndex {
   byId: Map<string, DirectoryUser>;
   /** Entry DN exactly as the server sent it → id. */
   byRawDn: Map<string, string>;
+  /** uidAttribute value → id (exact), and lower-cased (the fallback). Only with uid members. */
+  byUid: Map<string, string>;
+  byUidLower: Map<string, string>;
+  /** membership: memberOf: user id → the memberOf DNs as sent. */
+  memberOf: Map<string, string[]>;
 }
+
+/**
+ * Schema MUST: a group of these classes always has a value of this attribute (the memberof overlay
+ * and refint put a placeholder in when the last member goes). None read means none readable.
+ */
+const REQUIRED_MEMBER_ATTRIBUTE: Readonly<Record<string, string>> = {
+  groupofnames: 'member',
+  groupofuniquenames: 'uniqueMember',
+};
 
 export class LdapReader {
   private readonly incomplete: string[] = [];
@@ -148,7 +204,7 @@ export class LdapReader {
     const users = await this.readUsers(userFilter);
     if (s.disabledFilter !== undefined) await this.readDisabled(userFilter, users);
     const groups = await this.readGroups();
-    const { resolved, warnings } = this.resolve(users, groups);
+    const { resolved, warnings } = await this.resolve(users, groups);
 
     const snapshot: DirectorySnapshot = {
       source: s.origin,
@@ -227,7 +283,7 @@ export class LdapReader {
           ? `not read: ${err.message}`
           : `page ${result.pages + 1} failed after ${result.entries} entries: ${describeLdapFailure(err, s.timeoutMs)}${hint}`;
     }
-    if (result.failure !== undefined) {
+    if (result.failure !== undefined && listing.optional !== true) {
       this.markIncomplete(
         `${listing.phase} under ${listing.base} with ${listing.filterText}: ${result.failure}`,
       );
@@ -253,6 +309,12 @@ export class LdapReader {
     const s = this.s;
     const byId = new Map<string, DirectoryUser>();
     const byRawDn = new Map<string, string>();
+    const byUid = new Map<string, string>();
+    const byUidLower = new Map<string, string>();
+    const memberOf = new Map<string, string[]>();
+    const withUids = readsUidMembers(s);
+    const withMemberOf = s.membership === 'memberOf';
+    const slicedMemberOf: string[] = [];
     const attributes = userAttributes(s);
     let withoutId = 0;
     let exampleWithoutId: string | undefined;
@@ -308,9 +370,31 @@ export class LdapReader {
           }
           byId.set(id, user);
           byRawDn.set(entry.dn, id);
+          if (withUids) {
+            for (const name of strings(attr(entry, s.uidAttribute))) {
+              const t = name.trim();
+              if (t === '') continue;
+              byUid.set(t, byUid.has(t) && byUid.get(t) !== id ? AMBIGUOUS : id);
+              const lower = t.toLowerCase();
+              byUidLower.set(lower, byUidLower.has(lower) && byUidLower.get(lower) !== id ? AMBIGUOUS : id);
+            }
+          }
+          if (withMemberOf) {
+            const sliced = rangedValues(entry, MEMBER_OF);
+            const values = sliced ? sliced.values : strings(attr(entry, MEMBER_OF));
+            // AD hands out a long memberOf in slices too; the rest is not followed here, so the
+            // user's groups are not known in full.
+            if (sliced && sliced.slice.hi !== '*') slicedMemberOf.push(entry.dn);
+            if (values.length > 0) memberOf.set(id, values);
+          }
         }
       },
     );
+    if (slicedMemberOf.length > 0) {
+      this.markIncomplete(
+        `users: memberOf of ${slicedMemberOf.length} user${slicedMemberOf.length === 1 ? '' : 's'} came back in range slices that are not followed (e.g. ${slicedMemberOf[0]}); their group memberships are not known in full`,
+      );
+    }
     if (withoutId > 0) {
       // Dropping them silently would read as "these people left".
       this.markIncomplete(
@@ -326,12 +410,18 @@ export class LdapReader {
         'users without a readable userAccountControl are treated as disabled; grant the bind account read access to it',
       );
     }
-    return { byId, byRawDn };
+    return { byId, byRawDn, byUid, byUidLower, memberOf };
   }
 
   private async readDisabled(userFilter: Filter, users: { byId: Map<string, DirectoryUser> }): Promise<void> {
     const s = this.s;
     const disabledText = s.disabledFilter as string;
+    if (matchesAnyLockout(parseFilter(disabledText))) {
+      this.log.warn(
+        { disabledFilter: disabledText },
+        `disabledFilter tests pwdAccountLockedTime for presence: it also matches users ppolicy locked out for a while after failed binds, and their access would be removed. Use (pwdAccountLockedTime=${PERMANENT_LOCK}) for administrative (permanent) locks only.`,
+      );
+    }
     const disabled = new Set<string>();
     const result = await this.list(
       {
@@ -368,6 +458,7 @@ export class LdapReader {
     const seen = new Set<string>();
     const ranged: Array<{ group: RawGroup; attribute: string; next: number }> = [];
     const needPlain: RawGroup[] = [];
+    const byMemberOf = s.membership === 'memberOf';
     const memberRequest = s.memberAttributes.map((a) =>
       s.rangeSize === undefined ? a : rangeDescription(a, 0, s.rangeSize),
     );
@@ -395,22 +486,30 @@ export class LdapReader {
             name: first(attr(entry, s.groupNameAttribute)) ?? first(attr(entry, 'cn')) ?? entry.dn,
             dn: entry.dn,
             members: [],
+            memberUids: [],
+            memberOf: [],
+            classes: strings(attr(entry, 'objectClass')).map((c) => c.trim().toLowerCase()),
+            counts: new Map(),
           };
+          groups.push(group);
+          if (byMemberOf) {
+            group.memberOf = strings(attr(entry, MEMBER_OF));
+            continue;
+          }
           let sawRange = false;
           for (const a of s.memberAttributes) {
             const slice = rangedValues(entry, a);
             if (slice) {
               sawRange = true;
-              for (const v of slice.values) this.addMember(group, v);
+              for (const v of slice.values) this.addMember(group, a, v);
               if (slice.slice.hi !== '*') ranged.push({ group, attribute: a, next: slice.slice.hi + 1 });
             } else if (s.rangeSize === undefined) {
-              for (const v of strings(attr(entry, a))) this.addMember(group, v);
+              for (const v of strings(attr(entry, a))) this.addMember(group, a, v);
             }
           }
           // Asked for ranges and got none: either an empty group, or a server without range
           // retrieval (OpenLDAP ignores the option and returns nothing). Only a plain read tells.
           if (s.rangeSize !== undefined && !sawRange) needPlain.push(group);
-          groups.push(group);
         }
       },
     );
@@ -419,11 +518,61 @@ export class LdapReader {
     }
     await this.readRanges(ranged);
     await this.readPlainMembers(needPlain);
+    if (!byMemberOf) for (const g of groups) this.checkMemberListReadable(g);
     return groups;
   }
 
-  private addMember(group: RawGroup, raw: string): void {
-    group.members.push(raw);
+  private addMember(group: RawGroup, attribute: string, raw: string): void {
+    const key = attribute.toLowerCase();
+    group.counts.set(key, (group.counts.get(key) ?? 0) + 1);
+    if (isUidMemberAttribute(this.s, attribute)) group.memberUids.push(raw);
+    else group.members.push(raw);
+  }
+
+  /** The group's member list was not (fully) read: it must not count as the truth about its members. */
+  private markUnreadable(group: RawGroup, reason: string): void {
+    group.unreadable ??= reason;
+    this.markIncomplete(`group ${group.name} (${group.dn}): ${reason}`);
+  }
+
+  /**
+   * groupOfNames and groupOfUniqueNames cannot be empty (schema MUST), so one read without a value
+   * of its required attribute was hidden from the bind account (an ACL), or that attribute is not
+   * in memberAttributes. Either way its members are unknown. posixGroup and AD's group may be empty.
+   */
+  private checkMemberListReadable(group: RawGroup): void {
+    if (group.unreadable !== undefined) return;
+    const s = this.s;
+    if (group.classes.length === 0) {
+      // Without objectClass an empty list cannot be told from a hidden one.
+      if (group.members.length + group.memberUids.length === 0) {
+        this.markUnreadable(
+          group,
+          'objectClass was not returned and no member was read, so an empty member list cannot be told from one the bind account may not read',
+        );
+      }
+      return;
+    }
+    for (const cls of group.classes) {
+      const required = REQUIRED_MEMBER_ATTRIBUTE[cls];
+      if (required === undefined) continue;
+      const className = cls === 'groupofnames' ? 'groupOfNames' : 'groupOfUniqueNames';
+      const configured = s.memberAttributes.some((a) => a.toLowerCase() === required.toLowerCase());
+      if (!configured) {
+        this.markUnreadable(
+          group,
+          `objectClass ${className} keeps its members in ${required}, which memberAttributes (${s.memberAttributes.join(', ')}) does not include`,
+        );
+        return;
+      }
+      if ((group.counts.get(required.toLowerCase()) ?? 0) === 0) {
+        this.markUnreadable(
+          group,
+          `no ${required} value was returned although objectClass ${className} requires one: the bind account may not read ${required} of this group (an ACL)`,
+        );
+        return;
+      }
+    }
   }
 
   /** One base-scope search of an entry, for a range slice or a plain member list. */
@@ -463,13 +612,18 @@ export class LdapReader {
           err instanceof RangeReadError
             ? `${attribute} range ${err.lo}-* failed: ${this.sliceReason(err)}`
             : `${attribute} range ${next}-* failed: ${describeLdapFailure(err, this.s.timeoutMs)}`;
-        this.markIncomplete(
-          `group ${group.name} (${group.dn}): ${reason}; ${group.members.length + values.length} members read`,
+        this.markUnreadable(
+          group,
+          `${reason}; ${group.members.length + group.memberUids.length + values.length} members read`,
         );
       } finally {
-        for (const v of values) this.addMember(group, v);
+        for (const v of values) this.addMember(group, attribute, v);
       }
-      await this.progress?.({ phase: 'members', pages: slices, entries: group.members.length });
+      await this.progress?.({
+        phase: 'members',
+        pages: slices,
+        entries: group.members.length + group.memberUids.length,
+      });
     }
   }
 
@@ -486,15 +640,22 @@ export class LdapReader {
     for (const group of groups) {
       try {
         const entry = await this.readEntry(group.dn, this.s.memberAttributes);
-        if (!entry) continue;
+        if (!entry) {
+          this.markUnreadable(
+            group,
+            'member list not read: the entry was not returned (deleted or moved during the read?)',
+          );
+          continue;
+        }
         for (const a of this.s.memberAttributes) {
           const values = strings(attr(entry, a));
           if (values.length > 0) fellBack++;
-          for (const v of values) this.addMember(group, v);
+          for (const v of values) this.addMember(group, a, v);
         }
       } catch (err) {
-        this.markIncomplete(
-          `group ${group.name} (${group.dn}): member list not read: ${err instanceof LdapError ? err.message : describeLdapFailure(err, this.s.timeoutMs)}`,
+        this.markUnreadable(
+          group,
+          `member list not read: ${err instanceof LdapError ? err.message : describeLdapFailure(err, this.s.timeoutMs)}`,
         );
       }
     }
@@ -509,14 +670,14 @@ export class LdapReader {
   // ---- resolution ---------------------------------------------------------------------------
 
   /**
-   * Member DNs → ids. A member value is usually the entry's DN byte for byte (servers hand both
-   * out in one form), so an exact match is tried first; only the rest are normalised (dn.ts),
-   * which keeps a 100,000-member read from normalising 100,000 DNs twice.
+   * Member DNs and user names → ids. A member value is usually the entry's DN byte for byte
+   * (servers hand both out in one form), so an exact match is tried first; only the rest are
+   * normalised (dn.ts), which keeps a 100,000-member read from normalising 100,000 DNs twice.
    */
-  private resolve(
+  private async resolve(
     users: UserIndex,
     groups: RawGroup[],
-  ): { resolved: DirectoryGroup[]; warnings: DirectoryWarning[] } {
+  ): Promise<{ resolved: DirectoryGroup[]; warnings: DirectoryWarning[] }> {
     const s = this.s;
     const groupByRawDn = new Map(groups.map((g) => [g.dn, g.id]));
     let byKey: Map<string, { kind: 'user' | 'group'; id: string }> | undefined;
@@ -535,11 +696,26 @@ export class LdapReader {
     };
 
     const warnings: DirectoryWarning[] = [];
+    const memberships =
+      s.membership === 'memberOf'
+        ? this.membershipsFromMemberOf(users, groups, groupByRawDn, normalisedIndex, warnings)
+        : undefined;
+
+    interface Unmatched {
+      group: RawGroup;
+      outside: string[];
+      /** In a base, matching nothing read: [raw, canonical]. */
+      inBase: Array<[string, string]>;
+      invalid: string[];
+      /** User names matching no user: [raw, why]. */
+      names: string[];
+      ambiguousNames: string[];
+    }
+    const unmatched: Unmatched[] = [];
     const resolved = groups.map((g): DirectoryGroup => {
-      const userIds = new Set<string>();
-      const groupIds = new Set<string>();
-      const outside: string[] = [];
-      const unresolved: string[] = [];
+      const userIds = new Set<string>(memberships?.users.get(g.id));
+      const groupIds = new Set<string>(memberships?.groups.get(g.id));
+      const u: Unmatched = { group: g, outside: [], inBase: [], invalid: [], names: [], ambiguousNames: [] };
       for (const raw of g.members) {
         const uid = users.byRawDn.get(raw);
         if (uid !== undefined) {
@@ -553,42 +729,250 @@ export class LdapReader {
         }
         const key = tryNormalizeDn(stripOptionalUid(raw));
         if (key === undefined) {
-          unresolved.push(`${raw} (not a valid DN)`);
+          u.invalid.push(`${raw} (not a valid DN)`);
           continue;
         }
         const hit = normalisedIndex().get(key);
         if (hit?.kind === 'user') userIds.add(hit.id);
         else if (hit?.kind === 'group') groupIds.add(hit.id);
-        else if (isWithin(key, s.userBaseKey) || isWithin(key, s.groupBaseKey)) unresolved.push(raw);
-        else outside.push(raw);
+        else if (isWithin(key, s.userBaseKey) || isWithin(key, s.groupBaseKey)) u.inBase.push([raw, key]);
+        else u.outside.push(raw);
       }
-      if (outside.length > 0) {
+      for (const raw of g.memberUids) {
+        const name = raw.trim();
+        // Exact first (memberUid compares case-sensitively, like the POSIX names it holds); a
+        // different case only when it names exactly one user.
+        let id = users.byUid.get(name);
+        if (id === undefined) id = users.byUidLower.get(name.toLowerCase());
+        if (id === AMBIGUOUS) u.ambiguousNames.push(raw);
+        else if (id !== undefined) userIds.add(id);
+        else u.names.push(raw);
+      }
+      if (
+        u.outside.length + u.inBase.length + u.invalid.length + u.names.length + u.ambiguousNames.length >
+        0
+      ) {
+        unmatched.push(u);
+      }
+      return {
+        id: g.id,
+        name: g.name,
+        dn: g.dn,
+        memberUserIds: [...userIds],
+        memberGroupIds: [...groupIds],
+        ...(g.unreadable === undefined ? {} : { unreadable: g.unreadable }),
+      };
+    });
+
+    const existing = await this.existingNonUsers(
+      unmatched.flatMap((u) => u.inBase.map(([, key]) => key)),
+      unmatched.some((u) => u.names.length > 0),
+    );
+    for (const u of unmatched) {
+      const name = u.group.name;
+      if (u.outside.length > 0) {
         warnings.push(
           memberWarning(
             'member-outside-base',
-            g.name,
-            outside,
+            name,
+            u.outside,
             `outside userBase (${s.userBase}) and groupBase (${s.groupBase})`,
           ),
         );
       }
-      if (unresolved.length > 0) {
+      const notUsers = [
+        ...u.inBase.filter(([, key]) => existing.dns?.has(key)).map(([raw]) => raw),
+        ...u.names.filter((n) => existing.uids?.has(n.trim())).map((n) => `${s.uidAttribute}=${n}`),
+      ];
+      if (notUsers.length > 0) {
         warnings.push(
           memberWarning(
-            'unresolved-member',
-            g.name,
-            unresolved,
-            'naming no user (userFilter) or group (groupFilter) that was read',
+            'member-not-a-user',
+            name,
+            notUsers,
+            'naming entries that are not a user idsync reads: computers, contacts, entries userFilter excludes;',
           ),
         );
       }
-      return { id: g.id, name: g.name, dn: g.dn, memberUserIds: [...userIds], memberGroupIds: [...groupIds] };
-    });
+      const ghosts = [
+        ...u.invalid,
+        ...u.inBase.filter(([, key]) => !existing.dns?.has(key)).map(([raw]) => raw),
+        ...u.names.filter((n) => !existing.uids?.has(n.trim())).map((n) => `${s.uidAttribute}=${n}`),
+        ...u.ambiguousNames.map((n) => `${s.uidAttribute}=${n} (more than one user has it)`),
+      ];
+      if (ghosts.length > 0) {
+        const why =
+          existing.failure === undefined
+            ? 'naming no user (userFilter) or group (groupFilter) that was read, nor any other entry (deleted?)'
+            : `naming no user (userFilter) or group (groupFilter) that was read (whether they name other entries was not checked: ${existing.failure})`;
+        warnings.push(memberWarning('unresolved-member', name, ghosts, why));
+      }
+    }
     return { resolved, warnings };
+  }
+
+  /**
+   * membership: memberOf. Member lists built from the users' memberOf values (and the groups', for
+   * nesting), matched to the groups read by normalised DN. A memberOf DN naming no group that was
+   * read (outside groupBase, or excluded by groupFilter) is not a membership idsync manages: it is
+   * ignored, with one warning per kind listing a few of those DNs.
+   */
+  private membershipsFromMemberOf(
+    users: UserIndex,
+    groups: RawGroup[],
+    groupByRawDn: Map<string, string>,
+    normalisedIndex: () => Map<string, { kind: 'user' | 'group'; id: string }>,
+    warnings: DirectoryWarning[],
+  ): { users: Map<string, string[]>; groups: Map<string, string[]> } {
+    const s = this.s;
+    const byUsers = new Map<string, string[]>();
+    const byGroups = new Map<string, string[]>();
+    const outside = new Map<string, number>();
+    const notRead = new Map<string, number>();
+    const groupOf = (raw: string): string | undefined => {
+      const direct = groupByRawDn.get(raw);
+      if (direct !== undefined) return direct;
+      const key = tryNormalizeDn(raw);
+      const hit = key === undefined ? undefined : normalisedIndex().get(key);
+      if (hit?.kind === 'group') return hit.id;
+      const tally = key !== undefined && !isWithin(key, s.groupBaseKey) ? outside : notRead;
+      tally.set(raw, (tally.get(raw) ?? 0) + 1);
+      return undefined;
+    };
+    const add = (into: Map<string, string[]>, groupId: string, memberId: string) => {
+      const list = into.get(groupId);
+      if (list) list.push(memberId);
+      else into.set(groupId, [memberId]);
+    };
+    for (const [userId, dns] of users.memberOf) {
+      for (const raw of dns) {
+        const gid = groupOf(raw);
+        if (gid !== undefined) add(byUsers, gid, userId);
+      }
+    }
+    for (const g of groups) {
+      for (const raw of g.memberOf) {
+        const gid = groupOf(raw);
+        if (gid !== undefined && gid !== g.id) add(byGroups, gid, g.id);
+      }
+    }
+    if (groups.length > 0 && users.byId.size > 0 && users.memberOf.size === 0) {
+      // Not one user in any group: memberOf is not readable by the bind account, or the server
+      // does not maintain it (OpenLDAP without the memberof overlay). Members are unknown.
+      this.markIncomplete(
+        `memberships: membership is memberOf, but none of the ${users.byId.size} users read has a memberOf value: the bind account may not read memberOf, or the server does not maintain it`,
+      );
+    }
+    const describe = (m: Map<string, number>) =>
+      [...m.entries()]
+        .slice(0, SHOWN)
+        .map(([dn, n]) => `${JSON.stringify(dn)} (${n})`)
+        .join(', ') + (m.size > SHOWN ? ` and ${m.size - SHOWN} more` : '');
+    if (outside.size > 0) {
+      warnings.push({
+        code: 'member-outside-base',
+        message: `memberOf: ${outside.size} group DN${outside.size === 1 ? '' : 's'} outside groupBase (${s.groupBase}), ignored (entries naming each): ${describe(outside)}`,
+        subject: MEMBER_OF,
+      });
+    }
+    if (notRead.size > 0) {
+      warnings.push({
+        code: 'unresolved-member',
+        message: `memberOf: ${notRead.size} DN${notRead.size === 1 ? '' : 's'} inside groupBase naming no group that was read (groupFilter excludes it, or it was deleted), ignored (entries naming each): ${describe(notRead)}`,
+        subject: MEMBER_OF,
+      });
+    }
+    return { users: byUsers, groups: byGroups };
+  }
+
+  /**
+   * Which of the member DNs (canonical) that matched nothing read still name an entry, and which
+   * user names belong to an entry that is not a user idsync reads. One DN-only listing of the
+   * entries userFilter excludes, below the base that holds those DNs (below both when the bases
+   * are disjoint and both do), made only when there is something to tell apart. Cheap: no
+   * attribute values but uidAttribute, and only when needed.
+   */
+  private async existingNonUsers(
+    keys: string[],
+    withUids: boolean,
+  ): Promise<{ dns?: Set<string>; uids?: Set<string>; failure?: string }> {
+    const s = this.s;
+    if (keys.length === 0 && !withUids) return {};
+    // Outer base first, so nested bases take one listing.
+    const bases: Array<{ base: string; key: string; baseKey: 'userBase' | 'groupBase' }> = isWithin(
+      s.userBaseKey,
+      s.groupBaseKey,
+    )
+      ? [
+          { base: s.groupBase, key: s.groupBaseKey, baseKey: 'groupBase' },
+          { base: s.userBase, key: s.userBaseKey, baseKey: 'userBase' },
+        ]
+      : [
+          { base: s.userBase, key: s.userBaseKey, baseKey: 'userBase' },
+          { base: s.groupBase, key: s.groupBaseKey, baseKey: 'groupBase' },
+        ];
+    const needed = new Set<number>();
+    for (const key of keys) {
+      const i = bases.findIndex((b) => isWithin(key, b.key));
+      if (i >= 0) needed.add(i);
+    }
+    if (withUids) {
+      needed.add(bases.findIndex((b) => isWithin(s.userBaseKey, b.key)));
+    }
+    const dns = new Set<string>();
+    const uids = new Set<string>();
+    const failures: string[] = [];
+    for (const i of [...needed].sort()) {
+      const b = bases[i];
+      if (b === undefined) continue;
+      const result = await this.list(
+        {
+          phase: 'non-users',
+          base: b.base,
+          baseKey: b.baseKey,
+          filter: new NotFilter({ filter: compileFilter(s.userFilter) }),
+          filterText: `(!${s.userFilter})`,
+          // 1.1: no attributes (RFC 4511 §4.5.1.8), the DN is all this needs.
+          attributes: withUids ? [s.uidAttribute] : ['1.1'],
+          optional: true,
+        },
+        (entries) => {
+          for (const entry of entries) {
+            const key = tryNormalizeDn(entry.dn);
+            if (key !== undefined) dns.add(key);
+            if (withUids) for (const n of strings(attr(entry, s.uidAttribute))) uids.add(n.trim());
+          }
+        },
+      ).catch((err: unknown) => ({ failure: err instanceof Error ? err.message : String(err) }));
+      if (result.failure !== undefined) failures.push(`${b.base}: ${result.failure}`);
+    }
+    if (failures.length > 0) {
+      this.log.warn({ failures }, 'could not check which unmatched members name existing entries');
+      return { failure: failures.join('; ') };
+    }
+    return { dns, uids };
   }
 }
 
 const SHOWN = 5;
+
+/** The pwdAccountLockedTime value ppolicy reads as "locked until an administrator unlocks". */
+export const PERMANENT_LOCK = '000001010000Z';
+
+/** A presence test of pwdAccountLockedTime that is not negated: temporary lockouts match it too. */
+function matchesAnyLockout(node: FilterNode, negated = false): boolean {
+  switch (node.kind) {
+    case 'and':
+    case 'or':
+      return node.children.some((c) => matchesAnyLockout(c, negated));
+    case 'not':
+      return matchesAnyLockout(node.child, !negated);
+    case 'present':
+      return !negated && node.attribute.toLowerCase() === 'pwdaccountlockedtime';
+    default:
+      return false;
+  }
+}
 
 /** One warning per group and kind, naming a few DNs: a 20,000-member group must not flood the report. */
 function memberWarning(
@@ -602,9 +986,10 @@ function memberWarning(
     .map((d) => JSON.stringify(d))
     .join(', ');
   const more = dns.length > SHOWN ? ` and ${dns.length - SHOWN} more` : '';
+  const sep = why.endsWith(';') ? '' : ',';
   return {
     code,
-    message: `group ${group}: ${dns.length} member DN${dns.length === 1 ? '' : 's'} ${why}, ignored: ${shown}${more}`,
+    message: `group ${group}: ${dns.length} member DN${dns.length === 1 ? '' : 's'} ${why}${sep} ignored: ${shown}${more}`,
     subject: group,
   };
 }

@@ -137,10 +137,13 @@ describe('profiles', () => {
       origin: 'ldap://ldap1:389',
       security: 'starttls',
       userFilter: '(objectClass=inetOrgPerson)',
-      groupFilter: '(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))',
+      groupFilter: '(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))',
       disabledByUserAccountControl: false,
       idAttribute: 'entryUUID',
-      memberAttributes: ['member', 'uniqueMember'],
+      memberAttributes: ['member', 'uniqueMember', 'memberUid'],
+      uidMemberAttributes: ['memberUid'],
+      uidAttribute: 'uid',
+      membership: 'member',
       pageSize: 500,
     });
     expect(s.disabledFilter).toBeUndefined();
@@ -169,6 +172,60 @@ describe('profiles', () => {
       emailFallbackAttribute: 'proxyAddresses',
       timeLimitSeconds: 2,
     });
+  });
+});
+
+describe('member attributes', () => {
+  it('memberAttribute (the old key) is a one-element memberAttributes', () => {
+    expect(resolveSettings({ ...base, memberAttribute: 'memberUid' }).memberAttributes).toEqual([
+      'memberUid',
+    ]);
+  });
+
+  it('memberAttributes reads every attribute listed, once whatever its case', () => {
+    const s = resolveSettings({
+      ...base,
+      profile: 'openldap',
+      memberAttributes: ['member', 'uniqueMember', 'memberUid', 'Member'],
+      uidMemberAttributes: ['memberUid', 'nisNetgroupUser'],
+      uidAttribute: 'cn',
+      membership: 'memberOf',
+    });
+    expect(s).toMatchObject({
+      memberAttributes: ['member', 'uniqueMember', 'memberUid'],
+      uidMemberAttributes: ['memberUid', 'nisNetgroupUser'],
+      uidAttribute: 'cn',
+      membership: 'memberOf',
+    });
+  });
+
+  it('loads the new keys', async () => {
+    const cfg = await loadConfigText(
+      source([
+        '  memberAttributes: [member, uniqueMember, memberUid]',
+        '  uidMemberAttributes: [memberUid]',
+        '  uidAttribute: uid',
+        '  membership: memberOf',
+      ]),
+      join(dir, 'idsync.yaml'),
+      { env: {} },
+    );
+    expect(cfg.source).toMatchObject({
+      memberAttributes: ['member', 'uniqueMember', 'memberUid'],
+      uidMemberAttributes: ['memberUid'],
+      uidAttribute: 'uid',
+      membership: 'memberOf',
+    });
+  });
+
+  it('refuses both spellings at once, an empty list and an unknown membership, at their lines', async () => {
+    expect(await problems(['  memberAttribute: member', '  memberAttributes: [member, memberUid]'])).toEqual([
+      '11:3: source.memberAttributes: expected at most one of memberAttribute or memberAttributes, found both memberAttribute and memberAttributes',
+    ]);
+    expect(await problems(['  memberAttributes: []', '  membership: memberof'])).toEqual([
+      expect.stringMatching(/^10:\d+: source\.memberAttributes: .*at least one attribute name/),
+      expect.stringMatching(/^11:\d+: source\.membership: .*"member".*"memberOf".*found "memberof"/),
+    ]);
   });
 });
 
