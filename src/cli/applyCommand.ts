@@ -95,10 +95,16 @@ async function runApply(planFile: string | undefined, opts: ApplyCommandOptions)
     if (!result.ok) return EXIT.runtime;
     if (heldBack.length > 0) {
       say(
-        `${heldBack.length} removal op(s) held back by guardrails; approve with --allow-removals ${removalCount(plan.ops)}`,
+        `${heldBack.length} removal(s) and role change(s) held back by guardrails; approve with --allow-removals ${removalCount(plan.ops)}`,
       );
-      return EXIT.blocked;
     }
+    if (plan.held.length > 0) {
+      say(
+        `${plan.held.length} op(s) held back because idsync cannot be sure they are wanted; see the report. They are not approvable: fix the cause, and the next run releases them.`,
+      );
+    }
+    if (!plan.complete) return EXIT.incomplete;
+    if (heldBack.length > 0 || plan.held.length > 0) return EXIT.blocked;
     return EXIT.ok;
   } finally {
     client.close();

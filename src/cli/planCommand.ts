@@ -12,7 +12,7 @@ import {
   readPlanInputs,
   stateStoreFor,
 } from '../sync/inputs.js';
-import { EXIT } from './exitCodes.js';
+import { planExitCode } from './exitCodes.js';
 import { runCommand } from './failures.js';
 import { planSummaryLines } from './planSummary.js';
 
@@ -65,7 +65,7 @@ async function runPlan(opts: PlanCommandOptions): Promise<number> {
       if (opts.out)
         process.stdout.write(`plan saved to ${opts.out}: apply it with \`idsync apply ${opts.out}\`\n`);
     }
-    return EXIT.ok;
+    return planExitCode(plan);
   } finally {
     client.close();
   }

@@ -1,25 +1,44 @@
 // The plan as a few lines for a terminal: counts by op kind in execution order, the guardrail
 // verdict and the warnings. The full story is in the reports.
 import { OP_ORDER, type Op, type OpKind, type Plan, removalCount } from '../reconcile/index.js';
-import { KIND_LABELS } from '../report/index.js';
+import { EMPTY_PLAN_MESSAGE, KIND_LABELS } from '../report/index.js';
 
 export function planSummaryLines(plan: Plan): string[] {
   const lines: string[] = [];
-  if (plan.ops.length === 0) lines.push('No changes: Devin already matches the directory.');
+  const counts = subjectCounts(plan.ops);
+  const changes = [...counts.values()].reduce((a, b) => a + b, 0);
+  if (plan.ops.length === 0 && plan.held.length === 0) lines.push(EMPTY_PLAN_MESSAGE);
+  else if (plan.ops.length === 0) lines.push('No changes can be applied: everything this plan would change is held back.');
   else {
-    const counts = subjectCounts(plan.ops);
-    lines.push(`Changes (${plan.ops.length} op${plan.ops.length === 1 ? '' : 's'}):`);
+    // Bulk ops count their subjects, so the header counts what the lines under it count.
+    const opsNote = changes === plan.ops.length ? '' : ` in ${plan.ops.length} op${plan.ops.length === 1 ? '' : 's'}`;
+    lines.push(`Changes (${changes}${opsNote}):`);
     for (const kind of OP_ORDER) {
       const n = counts.get(kind);
       if (n) lines.push(`  ${String(n).padStart(6)}  ${KIND_LABELS[kind]}`);
     }
   }
+  if (plan.held.length > 0) {
+    const held = subjectCounts(plan.held.map((h) => h.op));
+    lines.push(`! Held back, not applied by this plan (${plan.held.length} op${plan.held.length === 1 ? '' : 's'}):`);
+    for (const kind of OP_ORDER) {
+      const n = held.get(kind);
+      if (n) lines.push(`  ${String(n).padStart(6)}  ${KIND_LABELS[kind]}`);
+    }
+    const why = new Map<string, string>();
+    for (const h of plan.held) for (const r of h.reasons) why.set(`${r.guard}\u0000${r.message}`, r.message);
+    for (const m of [...why.values()].slice(0, 5)) lines.push(`    - ${m}`);
+    if (why.size > 5) lines.push(`    - …and ${why.size - 5} more reasons (see the report)`);
+  }
   if (!plan.complete)
-    lines.push('! The directory read was incomplete: removals and role changes were held back.');
+    lines.push(
+      '! The directory read was incomplete: every removal and role change is held back until a complete read (exit 5).',
+    );
   if (plan.guardrails.verdict === 'blocked') {
-    lines.push('! Guardrails block this plan’s removals (additions still apply):');
+    lines.push('! Guardrails block this plan’s removals and role changes (additions still apply):');
     for (const r of plan.guardrails.reasons) lines.push(`    - ${r}`);
-    lines.push(`  To approve: idsync apply --allow-removals ${removalCount(plan.ops)}`);
+    const n = removalCount(plan.ops);
+    if (n > 0) lines.push(`  To approve: idsync apply --allow-removals ${n}`);
   }
   if (plan.warnings.length > 0) {
     const byCode = new Map<string, number>();

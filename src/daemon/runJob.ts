@@ -17,6 +17,7 @@ import { readDevinSnapshot } from '../devin/snapshot.js';
 import type { DirectorySource } from '../directory/types.js';
 import { findDrift, type Plan, planSync } from '../reconcile/index.js';
 import { renderHtml, renderJson, renderMarkdown } from '../report/index.js';
+import { lastRunOf } from '../state/ledger.js';
 import type { RedisStateStore } from '../state/redisStateStore.js';
 import { describeRunError } from './errors.js';
 import type { RunStore } from './runStore.js';
@@ -85,13 +86,8 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
     if (status !== 'succeeded') return;
     // As in the inline executor: only a complete, fully applied run moves the base of
     // maxSourceShrinkPercent, or a held-back removal would later pass without approval.
-    if (plan.complete && nothingSkipped) {
-      await deps.ledger.recordRun({
-        at: at.toISOString(),
-        directoryUsers: plan.stats.directoryUsers,
-        fingerprint: plan.fingerprint,
-      });
-    }
+    const run = nothingSkipped ? lastRunOf(plan, at) : undefined;
+    if (run) await deps.ledger.recordRun(run);
     deps.metrics.lastSuccess(at.getTime() / 1000);
     for (const receivedAt of await deps.store.received(id)) {
       deps.metrics.webhookToConverged((at.getTime() - receivedAt) / 1000);

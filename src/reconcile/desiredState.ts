@@ -10,10 +10,12 @@ import {
   indexGroups,
   nestingPath,
 } from '../directory/expand.js';
+import { normalizeDirectoryId } from '../directory/ids.js';
 import type { DirectoryGroup, DirectorySnapshot, DirectoryUser } from '../directory/types.js';
 import { emailKey } from '../state/ledger.js';
+import { validEmail } from './email.js';
 import { globMatcher } from './glob.js';
-import type { OrgRef, PlanWarning, RoleRef } from './plan.js';
+import type { HoldReason, MappedGroupStat, OrgRef, PlanWarning, RoleRef } from './plan.js';
 import type { GroupSelector, MappingSpec, SyncPolicy } from './policy.js';
 import { createResolver, higherRole, PolicyResolutionError, type Resolver } from './resolve.js';
 
@@ -52,6 +54,24 @@ export interface DesiredUser {
   orgRoles: Map<string, UserGrant & { org: OrgRef }>;
 }
 
+/**
+ * How far a mapping could be used this run. A mapping that selects nothing, or whose group cannot be
+ * used, says nothing about who should lose access: the fail-closed pass (failClosed.ts) holds back
+ * the removals and downgrades it could explain.
+ */
+export interface MappingUse {
+  index: number;
+  /** Stable across reordering of the config: the selector and the IdP name template. */
+  key: string;
+  spec: MappingSpec;
+  enterpriseRole: RoleRef | null;
+  orgs: Array<{ org: OrgRef; role: RoleRef }>;
+  /** Why the users it grants are not fully known this run (no group selected, a member list unreadable). */
+  users: HoldReason[];
+  /** Why the IdP groups it registers are not fully known this run (no group, a name idsync may not manage). */
+  groups: HoldReason[];
+}
+
 export interface DesiredState {
   /** by IdP group name */
   groups: Map<string, DesiredGroup>;
@@ -61,6 +81,13 @@ export interface DesiredState {
   frozenEmails: Set<string>;
   warnings: PlanWarning[];
   orgs: Map<string, OrgRef>;
+  mappingUse: MappingUse[];
+  /** Every directory group a mapping selected, with the users it grants: the next run's shrink base. */
+  mappedGroups: MappedGroupStat[];
+  /** Directory id → email key of every user granted direct access. */
+  userIds: Record<string, string>;
+  /** The role of the two that wins when both are granted in one scope. */
+  higherRole(a: RoleRef, b: RoleRef): RoleRef;
   /** `alice@corp → Platform/org_admin via sre ⊂ platform-admins (mappings[0])`, one line per reason. */
   explain(user: DesiredUser, grant: UserGrant, scope: string): string[];
 }
@@ -103,42 +130,95 @@ export function desiredState(
     warnings.push(w);
   };
 
+  const mappingUse: MappingUse[] = [];
+  const mappedGroups = new Map<string, MappedGroupStat>();
+  const userIds: Record<string, string> = {};
   for (const m of mappings) {
+    const where = `mappings[${m.index}] (${describeSelector(m.spec.group)})`;
+    const use: MappingUse = {
+      index: m.index,
+      key: mappingKey(m.spec),
+      spec: m.spec,
+      enterpriseRole: m.enterpriseRole,
+      orgs: m.orgs,
+      users: [],
+      groups: [],
+    };
+    mappingUse.push(use);
+    const provisions = m.spec.provisionUsers && m.enterpriseRole !== null;
     const selected = selectGroups(m.spec.group, directory.groups);
     if (selected.length === 0) {
       warnings.push({
         code: 'no-group-matched',
-        message: `mappings[${m.index}] (${describeSelector(m.spec.group)}) matches no directory group`,
+        message: `${where} matches no directory group`,
         subject: `mappings[${m.index}]`,
       });
+      const hold: HoldReason = {
+        guard: 'selector-miss',
+        message: `${where} selects no directory group this run, so idsync cannot tell who it grants; if the group is gone on purpose, remove the mapping`,
+      };
+      use.groups.push(hold);
+      if (provisions) use.users.push(hold);
       continue;
     }
     for (const g of selected) {
       const idpName = renderIdpGroupName(m.spec.idpGroupName, g);
-      if (!groupNameAllowed(idpName)) {
+      const badName = invalidIdpGroupName(idpName);
+      if (badName !== undefined) {
         warnOnce({
-          code: 'out-of-scope',
-          message: `IdP group "${idpName}" (from directory group ${g.name}) is outside scope.groupNamePattern "${policy.scope.groupNamePattern}"; skipped`,
+          code: 'invalid-idp-group-name',
+          message: `IdP group name ${JSON.stringify(idpName)} (from directory group ${g.name}, ${where}) ${badName}; not registered`,
           subject: idpName,
         });
-        continue;
+        use.groups.push({
+          guard: 'group-out-of-scope',
+          message: `${where}: directory group ${g.name} gives the IdP group name ${JSON.stringify(idpName)}, which ${badName}`,
+        });
+      } else if (!groupNameAllowed(idpName)) {
+        // Registry scope is not user access: the group's members are still granted below.
+        warnOnce({
+          code: 'out-of-scope',
+          message: `IdP group "${idpName}" (from directory group ${g.name}) is outside scope.groupNamePattern "${policy.scope.groupNamePattern}"; its registry entry is not managed, its members' access still is`,
+          subject: idpName,
+        });
+        use.groups.push({
+          guard: 'group-out-of-scope',
+          message: `${where}: directory group ${g.name} gives the IdP group "${idpName}", outside scope.groupNamePattern "${policy.scope.groupNamePattern}" (renamed?)`,
+        });
+      } else {
+        const why = `mappings[${m.index}] selects directory group ${g.name}`;
+        mergeGroup(groups, idpName, m, why, resolver, warnOnce, g);
       }
-      const why = `mappings[${m.index}] selects directory group ${g.name}`;
-      mergeGroup(groups, idpName, m, why, resolver, warnOnce, g);
 
-      if (!m.spec.provisionUsers || !m.enterpriseRole) continue;
+      const stat = mappedGroups.get(g.id) ?? { id: g.id, name: g.name, members: 0, mappings: [] };
+      if (!stat.mappings.includes(use.key)) stat.mappings.push(use.key);
+      mappedGroups.set(g.id, stat);
+      if (!provisions) continue;
       let expansion = expansions.get(g.id);
       if (!expansion) {
         expansion = expandGroup(index, g.id);
         expansions.set(g.id, expansion);
       }
+      const unreadable = [...expansion.parent.keys()]
+        .map((id) => index.byId.get(id))
+        .filter((sub): sub is DirectoryGroup => sub?.unreadable !== undefined);
+      for (const sub of unreadable) {
+        use.users.push({
+          guard: 'group-unreadable',
+          message: `${where}: the member list of ${sub.id === g.id ? 'directory group' : `${g.name}'s nested group`} ${sub.name} could not be read (${sub.unreadable}), so it may look emptier than it is`,
+        });
+      }
+      let members = 0;
       for (const userId of expansion.holder.keys()) {
         const user = usersById.get(userId);
         if (!user) continue;
+        members++;
         const email = usable(user, ambiguous, inScopeDomain, policy, warnOnce);
         if (email === undefined) continue;
         grantUser(users, user, email, m, { mapping: m.index, expansion, userId }, resolver);
+        userIds[user.id] = emailKey(email);
       }
+      stat.members = Math.max(stat.members, members);
     }
   }
   const explain = (user: DesiredUser, grant: UserGrant, scope: string): string[] =>
@@ -149,7 +229,40 @@ export function desiredState(
         .join(' ⊂ ');
       return `${user.email} → ${scope}/${grant.role.name} via ${via} (mappings[${why.mapping}])`;
     });
-  return { groups, users, frozenEmails, warnings, orgs, explain };
+  return {
+    groups,
+    users,
+    frozenEmails,
+    warnings,
+    orgs,
+    mappingUse,
+    mappedGroups: [...mappedGroups.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+    userIds,
+    higherRole: (a, b) => higherRole(resolver, a, b),
+    explain,
+  };
+}
+
+/** Identifies a mapping across runs whatever its position in the config. */
+export function mappingKey(spec: MappingSpec): string {
+  const [k, v] = Object.entries(spec.group)[0] as [string, string];
+  const value = k === 'id' ? normalizeDirectoryId(v) : k === 'dn' ? normaliseDn(v) : v.toLowerCase();
+  return JSON.stringify([k, value, spec.idpGroupName]);
+}
+
+/**
+ * Why Devin cannot hold this IdP group name, or undefined. Devin addresses a group by its name as a
+ * path segment (`/idp-groups/{idp_group_name}`): a `/` cannot round-trip (an encoded `%2F` is
+ * decoded or refused by proxies before the API sees it), so such a group could be registered but
+ * never read back or removed.
+ */
+export function invalidIdpGroupName(name: string): string | undefined {
+  if (name.trim() === '') return 'is empty';
+  if (name.includes('/')) return 'contains "/", which cannot round-trip through the API path {idp_group_name}';
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'contains control characters';
+  if (name !== name.trim()) return 'starts or ends with white space';
+  return undefined;
 }
 
 function resolveMappings(policy: SyncPolicy, resolver: Resolver): ResolvedMapping[] {
@@ -256,6 +369,14 @@ function usable(
     warn({ code: 'user-without-email', message: `${who} has no email address; skipped`, subject: user.id });
     return undefined;
   }
+  if (!validEmail(email)) {
+    warn({
+      code: 'invalid-email',
+      message: `${who} has the address ${JSON.stringify(email)}, which is not a valid email address (Devin would refuse it, and with it the whole invite batch); skipped until it is fixed`,
+      subject: user.id,
+    });
+    return undefined;
+  }
   if (ambiguous.has(emailKey(email))) {
     warn({
       code: 'duplicate-email',
@@ -306,7 +427,10 @@ export function domainFilter(domains: readonly string[]): (email: string) => boo
 }
 
 function selectGroups(selector: GroupSelector, groups: readonly DirectoryGroup[]): DirectoryGroup[] {
-  if ('id' in selector) return groups.filter((g) => g.id === selector.id);
+  if ('id' in selector) {
+    const wanted = normalizeDirectoryId(selector.id);
+    return groups.filter((g) => normalizeDirectoryId(g.id) === wanted);
+  }
   if ('name' in selector) {
     const wanted = selector.name.toLowerCase();
     return groups.filter((g) => g.name.toLowerCase() === wanted);

@@ -2,7 +2,7 @@
 // in; a verdict out. A blocked verdict holds back the plan's removals (additions still apply)
 // until a human approves; an incomplete read never gets this far with a removal in it.
 import type { LastRun } from '../state/ledger.js';
-import { type GuardrailVerdict, type Op, REMOVAL_KINDS } from './plan.js';
+import { changesExistingAccess, type GuardrailVerdict, type MappedGroupStat, type Op } from './plan.js';
 import type { GuardrailSpec } from './policy.js';
 
 export interface GuardrailInput {
@@ -10,6 +10,9 @@ export interface GuardrailInput {
   /** In-scope users idsync manages: the base of the percentage. */
   managedUsers: number;
   directoryUsers: number;
+  /** The groups this run's mappings selected, and the keys of the mappings that provision users. */
+  mappedGroups?: readonly MappedGroupStat[];
+  provisioningMappings?: ReadonlyMap<string, string>;
   lastRun: LastRun | undefined;
   spec: GuardrailSpec;
 }
@@ -17,6 +20,9 @@ export interface GuardrailInput {
 export function guardrails(input: GuardrailInput): GuardrailVerdict {
   const { ops, spec } = input;
   const reasons: string[] = [];
+  // Nothing to hold back: a threshold crossed without a removal is no reason to wait for a human
+  // (and an approval of 0 removals would be a hint that approves nothing).
+  if (removalCount(ops) === 0) return { verdict: 'ok', reasons: [] };
   const userRemovals = ops.filter((o) => o.kind === 'removeUser').length;
   const groupRemovals = ops.filter((o) => o.kind === 'unregisterIdpGroup').length;
 
@@ -45,13 +51,49 @@ export function guardrails(input: GuardrailInput): GuardrailVerdict {
       );
     }
   }
+  reasons.push(...groupShrinkReasons(input));
   return { verdict: reasons.length > 0 ? 'blocked' : 'ok', reasons };
 }
 
 /**
- * The number a human approves with `apply --allow-removals N`: every removal op, since a blocked
- * verdict holds back all of them, not only the ones that crossed a threshold.
+ * Per mapped group: lost more than maxGroupShrinkPercent of its members, or all of them, or no
+ * longer selected by a mapping that selected it last run. A member list an ACL hides, or a group
+ * emptied by mistake, then waits for a human instead of removing its people.
+ */
+function groupShrinkReasons(input: GuardrailInput): string[] {
+  const last = input.lastRun?.mappedGroups;
+  const mappings = input.provisioningMappings;
+  if (!last || !mappings || !input.mappedGroups) return [];
+  const max = input.spec.maxGroupShrinkPercent;
+  const now = new Map(input.mappedGroups.map((g) => [g.id, g]));
+  const reasons: string[] = [];
+  for (const before of last) {
+    if (before.members === 0) continue;
+    const keys = before.mappings.filter((k) => mappings.has(k));
+    if (keys.length === 0) continue; // the mapping is gone from the config: that removal is intended
+    const where = keys.map((k) => mappings.get(k)).join(', ');
+    const current = now.get(before.id);
+    if (!current || !keys.some((k) => current.mappings.includes(k))) {
+      reasons.push(
+        `directory group ${before.name} (${before.members} members last run) is no longer selected by ${where}, over guardrails.maxGroupShrinkPercent (${max}%)`,
+      );
+      continue;
+    }
+    const shrink = ((before.members - current.members) / before.members) * 100;
+    if (current.members === 0 || shrink > max) {
+      reasons.push(
+        `directory group ${current.name} (${where}) shrank by ${shrink.toFixed(1)}% since the last successful run (${before.members} → ${current.members} members), over guardrails.maxGroupShrinkPercent (${max}%)`,
+      );
+    }
+  }
+  return reasons;
+}
+
+/**
+ * The number a human approves with `apply --allow-removals N`: every op that changes existing
+ * access, since a blocked verdict holds back all of them, not only the ones that crossed a
+ * threshold. Additions are never held by a verdict.
  */
 export function removalCount(ops: readonly Op[]): number {
-  return ops.filter((o) => REMOVAL_KINDS.has(o.kind)).length;
+  return ops.filter(changesExistingAccess).length;
 }

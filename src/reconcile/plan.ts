@@ -167,6 +167,78 @@ export const REMOVAL_KINDS: ReadonlySet<OpKind> = new Set([
 /** Changes to an existing role: held back, like removals, when the directory read was incomplete. */
 export const ROLE_CHANGE_KINDS: ReadonlySet<OpKind> = new Set(['setUserEnterpriseRole', 'setOrgUserRole']);
 
+/**
+ * Ops that take away or change access someone already has: removals, and changes of an existing
+ * role (a user's or a group mapping's), since idsync cannot always tell a downgrade from an upgrade
+ * of a custom role. Everything fail-closed (an incomplete read, a guard, a blocked guardrail verdict)
+ * holds back exactly these; additions go ahead.
+ */
+export function changesExistingAccess(op: Op): boolean {
+  if (REMOVAL_KINDS.has(op.kind) || ROLE_CHANGE_KINDS.has(op.kind)) return true;
+  return (op.kind === 'setGroupEnterpriseRole' || op.kind === 'setGroupOrgRole') && op.expected.role !== null;
+}
+
+/** The subject of an op whose access it changes: a user's email key or an IdP group name. */
+export function opSubject(op: Op): string | undefined {
+  switch (op.kind) {
+    case 'setUserEnterpriseRole':
+    case 'addOrgUser':
+    case 'setOrgUserRole':
+    case 'removeOrgUser':
+    case 'removeUser':
+      return `user:${op.email.trim().toLowerCase()}`;
+    case 'setGroupEnterpriseRole':
+    case 'setGroupOrgRole':
+    case 'removeGroupOrgRole':
+    case 'removeGroupEnterpriseRole':
+    case 'unregisterIdpGroup':
+      return `group:${op.group}`;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Why an op was held back. These are not approvable with `--allow-removals`: the cause has to go
+ * away (a complete read, a mapping that selects its group again, a readable member list), or the
+ * config has to say the change is wanted (remove the mapping).
+ * - `incomplete-read`: the directory read was cut short.
+ * - `selector-miss`: a mapping selects no directory group this run.
+ * - `group-unreadable`: a mapped group's member list could not be read.
+ * - `group-out-of-scope`: a mapped group's IdP name is outside scope.groupNamePattern (or not a
+ *   name Devin can hold), so its registry entry cannot be managed this run.
+ */
+export type HoldGuard = 'incomplete-read' | 'selector-miss' | 'group-unreadable' | 'group-out-of-scope';
+
+export const HOLD_GUARDS: readonly HoldGuard[] = [
+  'incomplete-read',
+  'selector-miss',
+  'group-unreadable',
+  'group-out-of-scope',
+];
+
+export interface HoldReason {
+  guard: HoldGuard;
+  /** Names the mapping, the group and what to do. */
+  message: string;
+}
+
+export interface HeldOp {
+  op: Op;
+  reasons: HoldReason[];
+}
+
+/** A mapped directory group as this run saw it: the base of the per-group shrink guardrail next run. */
+export interface MappedGroupStat {
+  /** Directory group id (normalised). */
+  id: string;
+  name: string;
+  /** Users granted through it, nested members included. */
+  members: number;
+  /** Stable keys of the mappings that select it (`mappingKey`). */
+  mappings: string[];
+}
+
 export type WarningCode =
   | import('../directory/types.js').DirectoryWarningCode
   | 'incomplete-read'
@@ -179,7 +251,12 @@ export type WarningCode =
   | 'last-admin'
   | 'deprovision-report'
   | 'idp-group-name-conflict'
-  | 'direct-access-conflict';
+  | 'direct-access-conflict'
+  | 'held-back'
+  | 'invalid-idp-group-name'
+  | 'email-changed'
+  | 'adopt-strips-access'
+  | 'group-renamed';
 
 export interface PlanWarning {
   code: WarningCode;
@@ -199,6 +276,10 @@ export interface PlanStats {
   devinGroups: number;
   /** In-scope users the plan considers (the denominator of maxUserRemovalPercent). */
   managedUsers: number;
+  /** Every directory group a mapping selected, with its member count: recorded by a successful run. */
+  mappedGroups: MappedGroupStat[];
+  /** Directory id → email key of every user the plan grants direct access: links an email change next run. */
+  userIds: Record<string, string>;
 }
 
 export interface Plan {
@@ -206,6 +287,11 @@ export interface Plan {
   createdAt: string;
   summary: Partial<Record<OpKind, number>>;
   ops: Op[];
+  /**
+   * Ops a fail-closed guard held back: not applied by this plan, whatever is approved. Listed so a
+   * reviewer sees exactly who would have lost access and why it did not happen.
+   */
+  held: HeldOp[];
   warnings: PlanWarning[];
   guardrails: GuardrailVerdict;
   /** False when the directory read was incomplete: removals and role changes were held back. */

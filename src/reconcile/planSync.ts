@@ -6,16 +6,11 @@ import type { DirectorySnapshot } from '../directory/types.js';
 import type { OwnershipLedger } from '../state/ledger.js';
 import { desiredState } from './desiredState.js';
 import { diff } from './diff.js';
+import { explainChanges } from './explain.js';
+import { failClosed } from './failClosed.js';
 import { fingerprintOps } from './fingerprint.js';
 import { guardrails } from './guardrails.js';
-import {
-  type Op,
-  type OpKind,
-  type Plan,
-  type PlanWarning,
-  REMOVAL_KINDS,
-  ROLE_CHANGE_KINDS,
-} from './plan.js';
+import type { Op, OpKind, Plan, PlanWarning } from './plan.js';
 import type { SyncPolicy } from './policy.js';
 
 export interface PlanInput {
@@ -30,24 +25,44 @@ export function planSync(input: PlanInput): Plan {
   const { policy, directory, devin, ledger } = input;
   const desired = desiredState(policy, directory, devin);
   const result = diff(desired, devin, ledger, policy.scope);
-  const warnings: PlanWarning[] = [...desired.warnings, ...result.warnings];
-  let ops = result.ops;
+  const explained = explainChanges({
+    ops: result.ops,
+    desired,
+    directory,
+    lastRun: ledger.lastSuccessfulRun,
+  });
+  const warnings: PlanWarning[] = [...desired.warnings, ...result.warnings, ...explained.warnings];
 
+  const closed = failClosed({
+    ops: explained.ops,
+    desired,
+    complete: directory.complete,
+    incompleteReasons: directory.incompleteReasons,
+  });
+  const ops = closed.ops;
   if (!directory.complete) {
-    const held = ops.filter(isHeldBackWhenIncomplete);
-    ops = ops.filter((o) => !isHeldBackWhenIncomplete(o));
     const why =
       directory.incompleteReasons.length > 0 ? directory.incompleteReasons.join('; ') : 'reason not given';
+    const n = closed.held.filter((h) => h.reasons.some((r) => r.guard === 'incomplete-read')).length;
     warnings.unshift({
       code: 'incomplete-read',
-      message: `the directory read was incomplete (${why}); ${held.length} removal(s) and role change(s) held back until a complete read`,
+      message: `the directory read was incomplete (${why}); ${n} removal(s) and role change(s) held back until a complete read`,
     });
   }
+  // The incomplete-read warning above already says it; every other guard gets its own warning.
+  warnings.push(...closed.warnings.filter((w) => w.subject !== 'incomplete-read'));
 
+  const provisioningMappings = new Map(
+    desired.mappingUse
+      .filter((m) => m.spec.provisionUsers && m.enterpriseRole !== null)
+      .map((m) => [m.key, `mappings[${m.index}]`]),
+  );
   const verdict = guardrails({
     ops,
     managedUsers: result.managedUsers,
     directoryUsers: directory.users.length,
+    mappedGroups: desired.mappedGroups,
+    provisioningMappings,
     lastRun: ledger.lastSuccessfulRun,
     spec: policy.guardrails,
   });
@@ -56,6 +71,7 @@ export function planSync(input: PlanInput): Plan {
     createdAt: (input.now ?? new Date()).toISOString(),
     summary: summarise(ops),
     ops,
+    held: closed.held,
     warnings,
     guardrails: verdict,
     complete: directory.complete,
@@ -65,18 +81,11 @@ export function planSync(input: PlanInput): Plan {
       devinUsers: devin.users.length,
       devinGroups: devin.registeredGroups.length,
       managedUsers: result.managedUsers,
+      mappedGroups: desired.mappedGroups,
+      userIds: desired.userIds,
     },
     fingerprint: fingerprintOps(ops),
   };
-}
-
-/**
- * With a half-read directory, a missing member looks like a leaver and a half-read admin group like a
- * downgrade: only additions go ahead (DESIGN §3).
- */
-function isHeldBackWhenIncomplete(op: Op): boolean {
-  if (REMOVAL_KINDS.has(op.kind) || ROLE_CHANGE_KINDS.has(op.kind)) return true;
-  return (op.kind === 'setGroupEnterpriseRole' || op.kind === 'setGroupOrgRole') && op.expected.role !== null;
 }
 
 export function summarise(ops: readonly Op[]): Partial<Record<OpKind, number>> {

@@ -41,6 +41,11 @@ export interface GuardrailSpec {
   maxUserRemovalPercent: number;
   maxGroupRemovals: number;
   maxSourceShrinkPercent: number;
+  /**
+   * A mapped group that lost more than this share of its members since the last successful run
+   * (or all of them) blocks the plan's removals until approved, as GCDS limits deletions per group.
+   */
+  maxGroupShrinkPercent: number;
 }
 
 export interface SyncPolicy {
@@ -56,4 +61,5 @@ export const DEFAULT_GUARDRAILS: GuardrailSpec = {
   maxUserRemovalPercent: 10,
   maxGroupRemovals: 5,
   maxSourceShrinkPercent: 20,
+  maxGroupShrinkPercent: 50,
 };

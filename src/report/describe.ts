@@ -7,6 +7,7 @@ import {
   type OpKind,
   type OrgRef,
   type Plan,
+  type HoldReason,
   type PlanWarning,
   REMOVAL_KINDS,
   type RoleRef,
@@ -263,7 +264,25 @@ export function groupWarnings(warnings: readonly PlanWarning[]): WarningGroup[] 
 
 export const EMPTY_PLAN_MESSAGE = 'No changes: Devin already matches the directory.';
 export const INCOMPLETE_MESSAGE =
-  'The directory read was incomplete: removals and role changes were held back, and only additions are planned. The next complete read plans the rest.';
+  'The directory read was incomplete: every removal and role change is held back (listed below), and only additions are applied. The next complete read releases them.';
+
+export const HELD_MESSAGE =
+  'idsync could not be sure why these would lose access, so this plan does not make them, whatever is approved. They are released when the cause goes away: a complete read, a mapping that selects its group again, a readable member list, or a config that no longer asks for the mapping.';
+
+/** The held ops as changes, grouped by the reason they were held (one reason can hold many). */
+export function heldByReason(plan: Plan): Array<{ reason: HoldReason; changes: Change[] }> {
+  const groups = new Map<string, { reason: HoldReason; changes: Change[] }>();
+  for (const h of plan.held) {
+    const changes = changesOf(h.op);
+    for (const r of h.reasons) {
+      const k = `${r.guard}\u0000${r.message}`;
+      const entry = groups.get(k) ?? { reason: r, changes: [] };
+      entry.changes.push(...changes);
+      groups.set(k, entry);
+    }
+  }
+  return [...groups.values()];
+}
 
 export function allowRemovalsHint(plan: Plan): string {
   return `idsync apply --allow-removals ${removalCount(plan)}`;

@@ -20,8 +20,11 @@ import {
   type Change,
   type ChangeCategory,
   DEFAULT_TITLE,
+  describeAction,
   EMPTY_PLAN_MESSAGE,
   groupWarnings,
+  HELD_MESSAGE,
+  heldByReason,
   INCOMPLETE_MESSAGE,
   KIND_LABELS,
   planChanges,
@@ -329,10 +332,12 @@ export function renderHtml(plan: Plan, opts: ReportOptions = {}): string {
     const n = removalCount(plan);
     out.push(
       '<section class="banner blocked" role="alert" id="guardrails">',
-      '<h2><span class="pill">Blocked</span> Guardrails: removals will not be applied</h2>',
-      '<p>Additions and changes still apply. The removals need approval:</p>',
+      '<h2><span class="pill">Blocked</span> Guardrails: removals and role changes will not be applied</h2>',
+      '<p>Additions still apply. Removals and role changes need approval:</p>',
       `<ul>${plan.guardrails.reasons.map((r) => `<li>${e(r)}</li>`).join('')}</ul>`,
-      `<p>Review the ${n} removal${n === 1 ? '' : 's'} below, then approve with <code>${e(allowRemovalsHint(plan))}</code>.</p>`,
+      n > 0
+        ? `<p>Review the ${n} change${n === 1 ? '' : 's'} below, then approve with <code>${e(allowRemovalsHint(plan))}</code>.</p>`
+        : '',
       '</section>',
     );
   } else if (plan.ops.length > 0 || plan.guardrails.reasons.length > 0) {
@@ -346,7 +351,24 @@ export function renderHtml(plan: Plan, opts: ReportOptions = {}): string {
     );
   }
 
-  if (plan.ops.length === 0) {
+  if (plan.held.length > 0) {
+    out.push(
+      '<section class="banner blocked" role="alert" id="held">',
+      `<h2><span class="pill">Held back</span> ${plan.held.length} op${plan.held.length === 1 ? '' : 's'} not applied</h2>`,
+      `<p>${e(HELD_MESSAGE)}</p>`,
+    );
+    for (const { reason, changes: held } of heldByReason(plan)) {
+      out.push(
+        `<h3><code>${e(reason.guard)}</code> ${e(reason.message)}</h3>`,
+        `<ul>${held.map((c) => `<li><strong>${e(c.subject)}</strong>: ${describeAction(c, { ref })}</li>`).join('')}</ul>`,
+      );
+    }
+    out.push('</section>');
+  }
+
+  if (plan.ops.length === 0 && plan.held.length > 0) {
+    out.push('<section class="banner empty" id="empty"><h2>No changes can be applied</h2></section>');
+  } else if (plan.ops.length === 0) {
     out.push(`<section class="banner empty" id="empty"><h2>✓ ${e(EMPTY_PLAN_MESSAGE)}</h2></section>`);
   } else {
     out.push('<div class="cards">');

@@ -3,6 +3,7 @@ export {
   type ChangeCategory,
   changesOf,
   describeAction,
+  EMPTY_PLAN_MESSAGE,
   KIND_LABELS,
   phaseOf,
   planChanges,

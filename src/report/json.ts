@@ -3,7 +3,16 @@
 // reader is strict so a hand-edited or foreign file fails loudly instead of applying half-understood.
 import * as z from 'zod';
 import type { WarningCode } from '../reconcile/plan.js';
-import { OP_ORDER, type Op, type OpKind, type Plan, type PlanWarning } from '../reconcile/plan.js';
+import {
+  HOLD_GUARDS,
+  type HeldOp,
+  type HoldGuard,
+  OP_ORDER,
+  type Op,
+  type OpKind,
+  type Plan,
+  type PlanWarning,
+} from '../reconcile/plan.js';
 
 const WARNING_CODES = [
   'user-without-email',
@@ -23,6 +32,13 @@ const WARNING_CODES = [
   'deprovision-report',
   'idp-group-name-conflict',
   'direct-access-conflict',
+  'invalid-email',
+  'member-not-a-user',
+  'held-back',
+  'invalid-idp-group-name',
+  'email-changed',
+  'adopt-strips-access',
+  'group-renamed',
 ] as const satisfies readonly WarningCode[];
 
 // A code added to WarningCode must be added above, or plans carrying it would not load back.
@@ -162,6 +178,22 @@ const planSchema = z
     createdAt: z.iso.datetime({ offset: true }),
     summary: z.partialRecord(z.enum(OP_ORDER as [OpKind, ...OpKind[]]), count),
     ops: z.array(opSchema),
+    // Plans saved before 0.2 have no held ops.
+    held: z
+      .array(
+        z.strictObject({
+          op: opSchema,
+          reasons: z
+            .array(
+              z.strictObject({
+                guard: z.enum(HOLD_GUARDS as [HoldGuard, ...HoldGuard[]]),
+                message: z.string(),
+              }),
+            )
+            .min(1),
+        }),
+      )
+      .default([]),
     warnings: z.array(
       z.strictObject({ code: z.enum(WARNING_CODES), message: z.string(), subject: z.string().optional() }),
     ),
@@ -173,6 +205,12 @@ const planSchema = z
       devinUsers: count,
       devinGroups: count,
       managedUsers: count,
+      mappedGroups: z
+        .array(
+          z.strictObject({ id: nonEmpty, name: z.string(), members: count, mappings: z.array(z.string()) }),
+        )
+        .default([]),
+      userIds: z.record(z.string(), z.string()).default({}),
     }),
     fingerprint: nonEmpty,
   })
@@ -378,6 +416,10 @@ function canonicalOp(op: Op): Op {
   }
 }
 
+function canonicalHeld(h: HeldOp): HeldOp {
+  return { op: canonicalOp(h.op), reasons: h.reasons.map((r) => ({ guard: r.guard, message: r.message })) };
+}
+
 function canonicalWarning(w: PlanWarning): PlanWarning {
   return w.subject === undefined
     ? { code: w.code, message: w.message }
@@ -397,6 +439,7 @@ export function renderJson(plan: Plan): string {
     createdAt: plan.createdAt,
     summary,
     ops: plan.ops.map(canonicalOp),
+    held: plan.held.map(canonicalHeld),
     warnings: plan.warnings.map(canonicalWarning),
     guardrails: { verdict: plan.guardrails.verdict, reasons: [...plan.guardrails.reasons] },
     complete: plan.complete,
@@ -406,6 +449,13 @@ export function renderJson(plan: Plan): string {
       devinUsers: s.devinUsers,
       devinGroups: s.devinGroups,
       managedUsers: s.managedUsers,
+      mappedGroups: s.mappedGroups.map((g) => ({
+        id: g.id,
+        name: g.name,
+        members: g.members,
+        mappings: [...g.mappings],
+      })),
+      userIds: { ...s.userIds },
     },
     fingerprint: plan.fingerprint,
   };

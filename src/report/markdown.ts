@@ -9,6 +9,8 @@ import {
   describeAction,
   EMPTY_PLAN_MESSAGE,
   groupWarnings,
+  HELD_MESSAGE,
+  heldByReason,
   INCOMPLETE_MESSAGE,
   planChanges,
   type ReportOptions,
@@ -85,13 +87,17 @@ export function renderMarkdown(plan: Plan, opts: ReportOptions = {}): string {
 
   if (blocked) {
     out.push('## ⛔ Guardrails: BLOCKED', '');
-    out.push('> **⛔ Removals are blocked and will not be applied.** Additions and changes still apply.');
+    out.push(
+      '> **⛔ Removals and role changes are blocked and will not be applied.** Additions still apply.',
+    );
     out.push('>');
     for (const r of plan.guardrails.reasons) out.push(`> - ${escapeMarkdown(r)}`);
     out.push('>');
-    out.push(
-      `> Review the ${plural(removalCount(plan), 'removal')} below, then approve them with \`${allowRemovalsHint(plan)}\`.`,
-    );
+    if (removalCount(plan) > 0) {
+      out.push(
+        `> Review the ${plural(removalCount(plan), 'change')} below, then approve them with \`${allowRemovalsHint(plan)}\`.`,
+      );
+    }
     out.push('');
   } else if (plan.ops.length > 0 || plan.guardrails.reasons.length > 0) {
     out.push('## Guardrails: ok', '');
@@ -100,8 +106,18 @@ export function renderMarkdown(plan: Plan, opts: ReportOptions = {}): string {
     out.push('');
   }
 
+  if (plan.held.length > 0) {
+    out.push(`## ✋ Held back (${plural(plan.held.length, 'op')}): not applied`, '');
+    out.push(`> ${HELD_MESSAGE}`, '');
+    for (const { reason, changes: held } of heldByReason(plan)) {
+      out.push(`### \`${reason.guard}\`: ${escapeMarkdown(reason.message)}`, '');
+      for (const c of held) out.push(...changeItem(c, true));
+      out.push('');
+    }
+  }
+
   if (plan.ops.length === 0) {
-    out.push(`**${EMPTY_PLAN_MESSAGE}**`, '');
+    out.push(plan.held.length > 0 ? '**No changes can be applied.**' : `**${EMPTY_PLAN_MESSAGE}**`, '');
   } else {
     out.push('## Summary', '');
     out.push('| # | Change | Kind | Ops | Subjects |', '|--:|---|---|--:|--:|');

@@ -11,15 +11,14 @@ import {
   type OwnershipLedger,
   type StateStore,
 } from './ledger.js';
+import { LastRunSchema } from './lastRunSchema.js';
 
 const LedgerFile = z.object({
   version: z.literal(1),
   users: z.array(z.string()),
   groups: z.array(z.string()),
   groupRoles: z.array(z.string()),
-  lastSuccessfulRun: z
-    .object({ at: z.string(), directoryUsers: z.number().int().nonnegative(), fingerprint: z.string() })
-    .optional(),
+  lastSuccessfulRun: LastRunSchema.optional(),
 });
 
 export class StateFileError extends Error {

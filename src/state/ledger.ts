@@ -1,13 +1,17 @@
 // The ownership ledger (DESIGN §4): what idsync created or adopted in Devin, and so may change or
 // remove. Everything else is left alone. Updated as each op succeeds, so a crash mid-run loses
 // nothing: the next plan starts from what really happened.
-import type { Op } from '../reconcile/plan.js';
+import type { MappedGroupStat, Op, Plan } from '../reconcile/plan.js';
 
 export interface LastRun {
   at: string;
   /** Directory users seen by the last successful run: the base of maxSourceShrinkPercent. */
   directoryUsers: number;
   fingerprint: string;
+  /** The mapped groups and their member counts: the base of maxGroupShrinkPercent. Absent before 0.2. */
+  mappedGroups?: MappedGroupStat[] | undefined;
+  /** Directory id → email key of the users granted access: links an email change. Absent before 0.2. */
+  userIds?: Record<string, string> | undefined;
 }
 
 export interface OwnershipLedger {
@@ -86,5 +90,21 @@ export function ledgerAfterOp(ledger: OwnershipLedger, op: Op): OwnershipLedger 
     users: [...users].sort(),
     groups: [...groups].sort(),
     groupRoles: [...groupRoles].sort(),
+  };
+}
+
+/**
+ * The base of the next run's shrink guardrails, when this plan may set it: a complete read with
+ * nothing held back. A plan with held ops must not move it, or the next run would see no shrink
+ * and remove without approval.
+ */
+export function lastRunOf(plan: Plan, at: Date): LastRun | undefined {
+  if (!plan.complete || plan.held.length > 0) return undefined;
+  return {
+    at: at.toISOString(),
+    directoryUsers: plan.stats.directoryUsers,
+    fingerprint: plan.fingerprint,
+    mappedGroups: plan.stats.mappedGroups,
+    userIds: plan.stats.userIds,
   };
 }

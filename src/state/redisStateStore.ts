@@ -3,7 +3,6 @@
 // subjects it touches: atomic per op, and never a read-modify-write of the whole ledger (which
 // would be O(ledger) per op and lose updates between workers).
 import type { Redis } from 'ioredis';
-import { z } from 'zod';
 import type { Op } from '../reconcile/plan.js';
 import {
   EMPTY_LEDGER,
@@ -14,12 +13,8 @@ import {
   type OwnershipLedger,
   type StateStore,
 } from './ledger.js';
+import { LastRunSchema } from './lastRunSchema.js';
 
-const LastRunSchema = z.object({
-  at: z.string(),
-  directoryUsers: z.number().int().nonnegative(),
-  fingerprint: z.string(),
-});
 
 type Subject = 'users' | 'groups' | 'groupRoles';
 const SUBJECTS: readonly Subject[] = ['users', 'groups', 'groupRoles'];

@@ -5,8 +5,8 @@ import type { Logger } from 'pino';
 import type { DevinClient } from '../../devin/client.js';
 import { silentLogger } from '../../log/logger.js';
 import { removalCount } from '../../reconcile/guardrails.js';
-import { OP_ORDER, type Op, type Plan, REMOVAL_KINDS } from '../../reconcile/plan.js';
-import { emailKey, type StateStore } from '../../state/ledger.js';
+import { changesExistingAccess, OP_ORDER, type Op, type Plan } from '../../reconcile/plan.js';
+import { emailKey, lastRunOf, type StateStore } from '../../state/ledger.js';
 import {
   type ExecutionResult,
   OP_STATUSES,
@@ -23,8 +23,8 @@ export interface ExecuteDeps {
   /** Ops of one phase in flight at once. Default 4. The client's own limits still apply. */
   concurrency?: number;
   /**
-   * Human approval of a blocked plan (`apply --allow-removals N`): releases its removals when N is
-   * at least the plan's removeUser + unregisterIdpGroup count.
+   * Human approval of a blocked plan (`apply --allow-removals N`): releases its removals and role
+   * changes when N is at least their count (`removalCount`). Ops in `plan.held` never run.
    */
   allowRemovals?: number;
   onProgress?: (e: ProgressEvent) => void;
@@ -68,7 +68,7 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<Execut
       return done('skipped', { detail: why });
     };
     if (ledgerBroken !== undefined) return skip(`not attempted: ${ledgerBroken}`);
-    if (hold !== undefined && REMOVAL_KINDS.has(op.kind)) return skip(hold);
+    if (hold !== undefined && changesExistingAccess(op)) return skip(hold);
     const missing = prereqs.missing(op);
     if (missing !== undefined) return skip(missing);
 
@@ -124,12 +124,9 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<Execut
 
   // The last successful run is the base of maxSourceShrinkPercent. A run whose removals were held
   // back must not move it, or the next run would see no shrink and remove without approval.
-  if (ok && plan.complete && !ordered.some((r) => r.status === 'skipped')) {
-    await deps.state.recordRun({
-      at: finishedAt.toISOString(),
-      directoryUsers: plan.stats.directoryUsers,
-      fingerprint: plan.fingerprint,
-    });
+  if (ok && !ordered.some((r) => r.status === 'skipped')) {
+    const run = lastRunOf(plan, finishedAt);
+    if (run) await deps.state.recordRun(run);
   }
   log.info({ counts, ok }, 'plan applied');
   return {

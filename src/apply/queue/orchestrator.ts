@@ -14,7 +14,7 @@ import type { JobsOptions, Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import type { DaemonMetrics } from '../../daemon/types.js';
 import type { DevinClient } from '../../devin/client.js';
-import { OP_ORDER, type Op, type OpKind, type Plan, REMOVAL_KINDS } from '../../reconcile/plan.js';
+import { changesExistingAccess, OP_ORDER, type Op, type OpKind, type Plan } from '../../reconcile/plan.js';
 import { emailKey } from '../../state/ledger.js';
 import { Prerequisites } from '../inline/executor.js';
 import { OP_STATUSES, type OpStatus } from '../types.js';
@@ -39,7 +39,7 @@ export interface ApplyRunDeps {
 }
 
 export interface ApplyOptions {
-  /** Guardrails blocked the plan and nobody approved yet: removal phases are not started. */
+  /** Guardrails blocked the plan and nobody approved yet: changes to existing access are not started. */
   holdRemovals: boolean;
 }
 
@@ -77,12 +77,13 @@ export async function applyRun(
   const target = new Set<string>();
 
   for (const phase of OP_ORDER) {
-    const ops = indexed.filter((e) => e.op.kind === phase);
+    const inPhase = indexed.filter((e) => e.op.kind === phase);
+    // A blocked verdict holds back every change to existing access, not only removals: a role
+    // change in the same phase as a new mapping waits while the new mapping goes ahead.
+    const gated = opts.holdRemovals ? inPhase.filter((e) => changesExistingAccess(e.op)) : [];
+    held += gated.filter((e) => !results.has(e.op.key)).length;
+    const ops = gated.length === 0 ? inPhase : inPhase.filter((e) => !changesExistingAccess(e.op));
     if (ops.length === 0) continue;
-    if (opts.holdRemovals && REMOVAL_KINDS.has(phase)) {
-      held += ops.filter((e) => !results.has(e.op.key)).length;
-      continue;
-    }
     for (const e of ops) target.add(e.op.key);
 
     const toEnqueue: typeof ops = [];

@@ -127,6 +127,7 @@ describe('defaults', () => {
         maxUserRemovalPercent: 10,
         maxGroupRemovals: 5,
         maxSourceShrinkPercent: 20,
+    maxGroupShrinkPercent: 50,
       },
     });
     expect(cfg.statePath).toBe(join(dir, 'etc', '.idsync', 'state.json'));

@@ -540,6 +540,7 @@ describe('guardrails', () => {
     maxUserRemovalPercent: 50,
     maxGroupRemovals: 1,
     maxSourceShrinkPercent: 20,
+    maxGroupShrinkPercent: 50,
   };
 
   it('passes within every threshold', () => {

@@ -173,6 +173,7 @@ const policyArb: fc.Arbitrary<SyncPolicy> = fc.record({
     maxUserRemovalPercent: 10,
     maxGroupRemovals: 5,
     maxSourceShrinkPercent: 20,
+    maxGroupShrinkPercent: 50,
   }),
 });
 

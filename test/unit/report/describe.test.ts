@@ -98,8 +98,9 @@ describe('plan-level helpers', () => {
     expect(phaseOf('unregisterIdpGroup')).toBe(13);
   });
 
-  it('counts removal ops for --allow-removals', () => {
-    expect(removalCount(typical)).toBe(5);
+  it('counts the changes to existing access for --allow-removals: removals and role changes', () => {
+    // 5 removals and 4 changes of an existing role (user and group mappings).
+    expect(removalCount(typical)).toBe(9);
     expect(removalCount(loadPlan('blocked'))).toBe(10);
     expect(removalCount(loadPlan('empty'))).toBe(0);
   });

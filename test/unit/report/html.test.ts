@@ -124,7 +124,7 @@ describe('renderHtml', () => {
     const html = renderHtml(loadPlan('blocked'), opts);
     const banner = /<section class="banner blocked"[\s\S]*?<\/section>/.exec(html)?.[0] ?? '';
     expect(banner).toContain('role="alert"');
-    expect(banner).toContain('removals will not be applied');
+    expect(banner).toContain('removals and role changes will not be applied');
     expect(banner).toContain('<li>4 user removals exceed maxUserRemovals (3)</li>');
     expect(banner).toContain('<code>idsync apply --allow-removals 10</code>');
     expect(html.indexOf('banner blocked')).toBeLessThan(html.indexOf('id="summary"'));

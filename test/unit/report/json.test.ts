@@ -61,6 +61,7 @@ describe('renderJson', () => {
       'createdAt',
       'summary',
       'ops',
+      'held',
       'warnings',
       'guardrails',
       'complete',

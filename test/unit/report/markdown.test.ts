@@ -148,7 +148,7 @@ describe('renderMarkdown', () => {
     expect(guard).toContain('> - 4 user removals exceed maxUserRemovals (3)');
     expect(guard).toContain('> - 4 of 40 managed users (10.0%) reach maxUserRemovalPercent (10%)');
     expect(guard).toContain(
-      '> Review the 10 removals below, then approve them with `idsync apply --allow-removals 10`.',
+      '> Review the 10 changes below, then approve them with `idsync apply --allow-removals 10`.',
     );
     expect(md).toContain('## ⛔ Removals (10): BLOCKED');
   });
@@ -157,7 +157,7 @@ describe('renderMarkdown', () => {
     const md = renderMarkdown(loadPlan('incomplete'), opts);
     expect(md).toContain('- **Directory read:** **incomplete**');
     expect(md).toContain(
-      '> **⚠️ Incomplete directory read.** The directory read was incomplete: removals and role changes were held back',
+      '> **⚠️ Incomplete directory read.** The directory read was incomplete: every removal and role change is held back',
     );
     const warnings = section(md, 'Warnings (5)');
     expect(warnings.filter((l) => l.startsWith('### '))).toEqual([
