@@ -34,6 +34,8 @@ const DEVICE = `cn=laptop-17,${PEOPLE}`;
 const CONTACT = `cn=Vendor Contact,${PEOPLE}`;
 const GHOST = person('ghost');
 const PEOPLE_UIDS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'] as const;
+const canonicalGuid = (i: number) => `0000000${i}-abcd-4ef0-8abc-def012345678`;
+const spelledGuid = (i: number) => `{${canonicalGuid(i).toUpperCase()}}`;
 
 const ACLS = [
   `to dn.exact="${SECRET}" attrs=member by dn.exact="${READER}" none by * break`,
@@ -53,7 +55,7 @@ function preload(): string {
       ldifEntry(dn, { objectClass: ['top', 'account', 'simpleSecurityObject'], uid, userPassword: pw }),
     );
   }
-  for (const uid of PEOPLE_UIDS) {
+  PEOPLE_UIDS.forEach((uid, i) => {
     out.push(
       ldifEntry(person(uid), {
         objectClass: ['top', 'person', 'organizationalPerson', 'inetOrgPerson'],
@@ -61,9 +63,11 @@ function preload(): string {
         cn: uid,
         sn: uid,
         mail: `${uid}@corp.example`,
+        // A GUID as a Windows tool writes it: upper case, in braces.
+        description: spelledGuid(i),
       }),
     );
-  }
+  });
   // Entries inside userBase that are not users idsync reads (userFilter is inetOrgPerson).
   out.push(ldifEntry(DEVICE, { objectClass: ['top', 'device'], cn: 'laptop-17' }));
   out.push(
@@ -92,6 +96,7 @@ function groupsLdif(): string {
     ldifEntry(group('engineering'), {
       objectClass: ['top', 'groupOfNames'],
       cn: 'engineering',
+      description: spelledGuid(9),
       member: [person('alice'), person('bob'), DEVICE, CONTACT, GHOST],
     }),
     ldifEntry(SECRET, {
@@ -170,14 +175,11 @@ describe('a groupOfNames whose member list the bind account may not read', () =>
     snap = await ldapSource(config()).read();
   });
 
-  it('the ACL is real: the entry comes back, without member', () => {
+  it('is flagged unreadable, and the read is incomplete naming that group only', () => {
+    // The ACL is real: the entry comes back, without member.
     const secret = byName(snap, 'secret-project');
     expect(secret.memberUserIds).toEqual([]);
     expect(byName(snap, 'engineering').memberUserIds.length).toBeGreaterThan(0);
-  });
-
-  it('is flagged unreadable, and the read is incomplete naming that group only', () => {
-    const secret = byName(snap, 'secret-project');
     expect(secret.unreadable).toMatch(
       /^no member value was returned although objectClass groupOfNames requires one: the bind account may not read member/,
     );
@@ -260,13 +262,10 @@ describe('several membership models in one read', () => {
     snap = await ldapSource(config()).read();
   });
 
-  it('the default groupFilter selects posixGroup, and memberUid is resolved through uid', () => {
+  it('the default groupFilter selects posixGroup, and memberUid is resolved through uid, in the same pass as member, uniqueMember and nesting', () => {
     const unix = byName(snap, 'unix-admins');
     expect(sorted(unix.memberUserIds)).toEqual(ids(snap, 'erin', 'frank'));
     expect(unix.unreadable).toBeUndefined();
-  });
-
-  it('member, uniqueMember and nesting are read in the same pass', () => {
     expect(sorted(byName(snap, 'engineering').memberUserIds)).toEqual(ids(snap, 'alice', 'bob'));
     expect(byName(snap, 'unique-team').memberUserIds).toEqual(ids(snap, 'alice'));
     const platform = byName(snap, 'platform');
@@ -274,14 +273,19 @@ describe('several membership models in one read', () => {
     expect(platform.memberGroupIds).toEqual([byName(snap, 'engineering').id]);
   });
 
-  it('an explicit memberAttributes list reads the same as the profile default', async () => {
+  it('an explicit memberAttributes list reads every attribute in it, the same as the profile default', async () => {
     const explicit = await ldapSource(
       config({
-        memberAttributes: ['member', 'uniqueMember', 'memberUid'],
+        groupFilter: '(|(objectClass=groupOfNames)(objectClass=posixGroup))',
+        memberAttributes: ['member', 'memberUid'],
         uidMemberAttributes: ['memberUid'],
       }),
     ).read();
-    expect(explicit.groups).toEqual(snap.groups);
+    expect(sorted(byName(explicit, 'unix-admins').memberUserIds)).toEqual(ids(explicit, 'erin', 'frank'));
+    expect(sorted(byName(explicit, 'engineering').memberUserIds)).toEqual(ids(explicit, 'alice', 'bob'));
+    const same = (x: DirectorySnapshot) =>
+      x.groups.filter((g) => g.name !== 'unique-team').sort((a, b) => a.name.localeCompare(b.name));
+    expect(same(explicit)).toEqual(same(snap));
   });
 
   it('uidAttribute chooses the user attribute that memberUid names', async () => {
@@ -377,5 +381,17 @@ describe('membership: memberOf, for a bind account that may read no member list'
     ).read();
     expect(snap.complete).toBe(false);
     expect(snap.incompleteReasons.join('\n')).toMatch(/none of the \d+ users read has a memberOf value/);
+  });
+});
+
+describe('ids on read', () => {
+  it('an id attribute holding GUIDs in upper case and braces is read in canonical form', async () => {
+    // description: an attribute users and groupOfNames may both hold (only engineering has one).
+    const snap = await ldapSource(config({ idAttribute: 'description' })).read();
+    expect(snap.users.map((u) => u.id).sort()).toEqual(PEOPLE_UIDS.map((_, i) => canonicalGuid(i)).sort());
+    // and the memberships made from the DNs carry the same ids
+    const engineering = byName(snap, 'engineering');
+    expect(engineering.id).toBe(canonicalGuid(9));
+    expect(sorted(engineering.memberUserIds)).toEqual([canonicalGuid(0), canonicalGuid(1)]);
   });
 });

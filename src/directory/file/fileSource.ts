@@ -2,6 +2,7 @@
 // simplest way to try idsync against a directory exported by another tool.
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { normalizeDirectoryId } from '../ids.js';
 import type { DirectoryGroup, DirectorySnapshot, DirectorySource, DirectoryWarning } from '../types.js';
 
 const FileUser = z.object({
@@ -70,7 +71,17 @@ export function snapshotFromFile(json: unknown, source: string, file = source): 
       parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
     );
   }
-  const data = parsed.data;
+  // Ids in their canonical form (ids.ts) from here on: a file exported by a Windows tool writes
+  // GUIDs upper case or in braces, and the same GUID must stay the same user or group.
+  const data = {
+    ...parsed.data,
+    users: parsed.data.users.map((u) => ({ ...u, id: normalizeDirectoryId(u.id) })),
+    groups: parsed.data.groups.map((g) => ({
+      ...g,
+      id: normalizeDirectoryId(g.id),
+      members: g.members.map(normalizeDirectoryId),
+    })),
+  };
   const problems: string[] = [];
   const userIds = new Set<string>();
   data.users.forEach((u, i) => {

@@ -5,6 +5,43 @@ import { describe, expect, it } from 'vitest';
 import { DirectoryFileError, fileSource, snapshotFromFile } from '../../../src/directory/file/fileSource.js';
 
 describe('file source', () => {
+  it('stores ids in canonical form: GUIDs lower case without braces, for users, groups and members', () => {
+    const upper = '3F2504E0-4F89-11D3-9A0C-0305E82C3301';
+    const group = '{A1B2C3D4-0000-4000-8000-00000000000A}';
+    const snap = snapshotFromFile(
+      {
+        users: [{ id: `{${upper}}`, email: 'a@corp.example' }],
+        groups: [
+          { id: group, name: 'eng', members: [upper.toLowerCase(), ` ${upper} `] },
+          { id: 'parent', name: 'all', members: ['a1b2c3d4-0000-4000-8000-00000000000a'] },
+        ],
+      },
+      'test',
+    );
+    expect(snap.users[0]?.id).toBe(upper.toLowerCase());
+    expect(snap.groups[0]).toMatchObject({
+      id: 'a1b2c3d4-0000-4000-8000-00000000000a',
+      memberUserIds: [upper.toLowerCase(), upper.toLowerCase()],
+    });
+    expect(snap.groups[1]?.memberGroupIds).toEqual(['a1b2c3d4-0000-4000-8000-00000000000a']);
+    expect(snap.warnings).toEqual([]);
+  });
+
+  it('two spellings of one GUID are one id: a duplicate', () => {
+    expect(() =>
+      snapshotFromFile(
+        {
+          users: [
+            { id: '3f2504e0-4f89-11d3-9a0c-0305e82c3301' },
+            { id: '{3F2504E0-4F89-11D3-9A0C-0305E82C3301}' },
+          ],
+          groups: [],
+        },
+        'dir.json',
+      ),
+    ).toThrow('dir.json: users.1.id: duplicate id "3f2504e0-4f89-11d3-9a0c-0305e82c3301"');
+  });
+
   it('resolves members to users and groups and warns about the rest', () => {
     const snap = snapshotFromFile(
       {
