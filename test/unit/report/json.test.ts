@@ -75,6 +75,8 @@ describe('renderJson', () => {
       'devinUsers',
       'devinGroups',
       'managedUsers',
+      'mappedGroups',
+      'userIds',
     ]);
   });
 
