@@ -112,4 +112,10 @@ describe('the reader with the activedirectory profile', () => {
     ]);
     expect(snap.groups[0]?.memberUserIds).toEqual([1, 2, 3, 4].map(guid));
   });
+
+  it('a failed slice flags the group unreadable, so its shorter list is never taken as the truth', async () => {
+    const snap = await read(4);
+    expect(snap.groups[0]?.unreadable).toBe('member range 4-* failed: connection lost; 4 members read');
+    expect((await read()).groups[0]?.unreadable).toBeUndefined();
+  });
 });
