@@ -276,8 +276,17 @@ export class DevinClient {
     });
   }
 
-  removeUser(userId: string): Promise<User> {
-    return this.call({ method: 'DELETE', route: ROUTES.user, params: { user_id: userId }, schema: User });
+  /**
+   * DELETEs: the docs say 200 with the object, but an empty body or a 204 is success too (the
+   * object is then undefined), as for Cognition's own client.
+   */
+  removeUser(userId: string): Promise<User | undefined> {
+    return this.call({
+      method: 'DELETE',
+      route: ROUTES.user,
+      params: { user_id: userId },
+      schema: User.optional(),
+    });
   }
 
   // ---- organization users -----------------------------------------------------------------------
@@ -299,12 +308,13 @@ export class DevinClient {
     return this.orgUserWrite('PATCH', orgId, userId, roleId);
   }
 
-  removeOrgUser(orgId: string, userId: string): Promise<User> {
+  /** An empty body or a 204 is success (undefined). */
+  removeOrgUser(orgId: string, userId: string): Promise<User | undefined> {
     return this.call({
       method: 'DELETE',
       route: ROUTES.orgUser,
       params: { org_id: orgId, user_id: userId },
-      schema: User,
+      schema: User.optional(),
     });
   }
 
@@ -331,12 +341,13 @@ export class DevinClient {
     return [...names];
   }
 
-  unregisterIdpGroup(name: string): Promise<IdpGroupResponse> {
+  /** An empty body or a 204 is success (undefined). */
+  unregisterIdpGroup(name: string): Promise<IdpGroupResponse | undefined> {
     return this.call({
       method: 'DELETE',
       route: ROUTES.idpGroup,
       params: { idp_group_name: name },
-      schema: IdpGroupResponse,
+      schema: IdpGroupResponse.optional(),
     });
   }
 
@@ -363,12 +374,13 @@ export class DevinClient {
     return this.groupRoleWrite('PATCH', ROUTES.enterpriseGroupRole, { idp_group_name: name }, roleId);
   }
 
-  removeEnterpriseGroupRole(name: string): Promise<IdpGroup> {
+  /** An empty body or a 204 is success (undefined). */
+  removeEnterpriseGroupRole(name: string): Promise<IdpGroup | undefined> {
     return this.call({
       method: 'DELETE',
       route: ROUTES.enterpriseGroupRole,
       params: { idp_group_name: name },
-      schema: IdpGroup,
+      schema: IdpGroup.optional(),
     });
   }
 
@@ -396,12 +408,13 @@ export class DevinClient {
     return this.groupRoleWrite('PATCH', ROUTES.orgGroupRole, { org_id: orgId, idp_group_name: name }, roleId);
   }
 
-  removeOrgGroupRole(orgId: string, name: string): Promise<IdpGroup> {
+  /** An empty body or a 204 is success (undefined). */
+  removeOrgGroupRole(orgId: string, name: string): Promise<IdpGroup | undefined> {
     return this.call({
       method: 'DELETE',
       route: ROUTES.orgGroupRole,
       params: { org_id: orgId, idp_group_name: name },
-      schema: IdpGroup,
+      schema: IdpGroup.optional(),
     });
   }
 
@@ -549,7 +562,9 @@ export class DevinClient {
   private parseBody<S extends z.ZodType>(ctx: RequestContext, text: string, schema: S): z.output<S> {
     let json: unknown;
     try {
-      json = text === '' ? undefined : JSON.parse(text);
+      // An empty body (a 204, or a DELETE answered with nothing) parses as undefined: only schemas
+      // that allow it (the DELETEs) accept it.
+      json = text.trim() === '' ? undefined : JSON.parse(text);
     } catch {
       throw new DevinResponseError(ctx, ['body is not JSON']);
     }

@@ -435,8 +435,12 @@ export class SimState {
     return pageOf(this.entMapped, q, (g) => this.groupOut(g, null));
   }
 
+  /** Lenient: a registered group with no mapping in this scope is a 404 too ("no mapping"). */
   getEnterpriseGroup(name: string): IdpGroup {
-    if (!this.mappings.has(name)) throw notFound(`IdP group ${name} is not registered`);
+    const m = this.mappings.get(name);
+    if (!m) throw notFound(`IdP group ${name} is not registered`);
+    if (this.semantics === 'lenient' && m.enterprise === null)
+      throw notFound(`IdP group ${name} has no enterprise role mapping`);
     return this.groupOut(name, null);
   }
 
@@ -447,7 +451,10 @@ export class SimState {
 
   getOrgGroup(orgId: string, name: string): IdpGroup {
     this.requireOrg(orgId);
-    if (!this.mappings.has(name)) throw notFound(`IdP group ${name} is not registered`);
+    const m = this.mappings.get(name);
+    if (!m) throw notFound(`IdP group ${name} is not registered`);
+    if (this.semantics === 'lenient' && !m.orgs.has(orgId))
+      throw notFound(`IdP group ${name} has no role mapping in organization ${orgId}`);
     return this.groupOut(name, orgId);
   }
 

@@ -4,7 +4,7 @@
 // target, never by a blind re-send.
 import { DevinBulkError, type DevinClient } from '../../devin/client.js';
 import { DevinApiError, DevinNetworkError } from '../../devin/errors.js';
-import type { RoleAssignment } from '../../devin/schemas.js';
+import { MAX_INVITE_EMAILS, type RoleAssignment, type User } from '../../devin/schemas.js';
 import type {
   AddOrgUserOp,
   InviteUsersOp,
@@ -220,17 +220,27 @@ function roleIn(assignments: readonly RoleAssignment[], orgId: string | null): s
   return assignments.find((a) => (a.org_id ?? null) === orgId)?.role.role_id ?? null;
 }
 
+/**
+ * A group's role in one scope. A 404 on the re-read means "no mapping" (Devin may answer 404 for
+ * a registered group with no mapping there, or for an unregistered one): null, not an error. A
+ * write that then fails says why.
+ */
+async function mappedRole(read: Promise<{ role_assignments: RoleAssignment[] }>, orgId: string | null) {
+  const group = await unless404(read);
+  return group ? roleIn(group.role_assignments, orgId) : null;
+}
+
 function groupRoleApi(client: DevinClient, group: string, orgId: string | null) {
   return orgId === null
     ? {
-        read: async () => roleIn((await client.getEnterpriseGroupRole(group)).role_assignments, null),
+        read: () => mappedRole(client.getEnterpriseGroupRole(group), null),
         assign: (roleId: string) => client.assignEnterpriseGroupRole(group, roleId),
         update: (roleId: string) => client.updateEnterpriseGroupRole(group, roleId),
         remove: () => client.removeEnterpriseGroupRole(group),
         where: 'enterprise',
       }
     : {
-        read: async () => roleIn((await client.getOrgGroupRole(orgId, group)).role_assignments, orgId),
+        read: () => mappedRole(client.getOrgGroupRole(orgId, group), orgId),
         assign: (roleId: string) => client.assignOrgGroupRole(orgId, group, roleId),
         update: (roleId: string) => client.updateOrgGroupRole(orgId, group, roleId),
         remove: () => client.removeOrgGroupRole(orgId, group),
@@ -269,7 +279,7 @@ async function removeGroupRole(
     return { status: 'applied' };
   } catch (err) {
     if (isStatus(err, 404)) return { status: 'already', detail: `no ${api.where} mapping left` };
-    if (isStatus(err, 409) && (await unless404(api.read())) == null) {
+    if (isStatus(err, 409) && (await api.read()) === null) {
       return { status: 'already', detail: `no ${api.where} mapping left` };
     }
     throw err;
@@ -278,6 +288,76 @@ async function removeGroupRole(
 
 // ---- enterprise users ---------------------------------------------------------------------------
 
+/** What one round of invite POSTs did (see sendInvites). */
+interface InviteRound {
+  /** The users Devin answered with, from the batches it accepted. */
+  answered: User[];
+  /** Emails Devin refused on their own (a 422 for a batch of one) → Devin's message. */
+  refused: Map<string, string>;
+  /** The first failure that was not a 422: the round stopped there. */
+  failure?: { batch: string; err: unknown; kind: FailureKind };
+}
+
+const batchKey = (emails: readonly string[]) => emails.map(emailKey).sort().join(',');
+
+/**
+ * POSTs the invites in batches of at most 100. A 422 means Devin refused something in the batch
+ * (a bad address is refused for the whole batch, like a pydantic error), so the batch is split in
+ * two and each half sent on its own. That goes on until the addresses it refuses stand alone, and
+ * the rest go through. Any other failure ends the round, and so does a 422 whose field errors
+ * name something other than the emails (the role, say), which no split can fix.
+ * `conflictBefore`: a batch that got a conflict last round, which the re-read did not explain, is
+ * not sent again.
+ */
+async function sendInvites(
+  client: DevinClient,
+  emails: readonly string[],
+  roleId: string,
+  conflictBefore: InviteRound['failure'],
+): Promise<InviteRound> {
+  const round: InviteRound = { answered: [], refused: new Map() };
+  const send = async (batch: readonly string[]): Promise<void> => {
+    if (round.failure || batch.length === 0) return;
+    const key = batchKey(batch);
+    if (conflictBefore?.kind === 'conflict' && conflictBefore.batch === key) {
+      // The same refused batch would be refused again: report Devin's reason instead.
+      round.failure = { ...conflictBefore, kind: 'fatal' };
+      return;
+    }
+    try {
+      round.answered.push(...(await client.inviteUsers(batch, roleId)));
+    } catch (err) {
+      if (isStatus(err, 422) && refusesAddresses(err)) {
+        if (batch.length === 1) {
+          round.refused.set(batch[0] as string, err.detail ?? err.message);
+          return;
+        }
+        const mid = Math.ceil(batch.length / 2);
+        await send(batch.slice(0, mid));
+        await send(batch.slice(mid));
+        return;
+      }
+      round.failure = { batch: key, err, kind: classify(err) };
+    }
+  };
+  for (let i = 0; i < emails.length; i += MAX_INVITE_EMAILS)
+    await send(emails.slice(i, i + MAX_INVITE_EMAILS));
+  return round;
+}
+
+/**
+ * Does this 422 refuse addresses? Yes when its field errors point at `emails`. Also yes when it
+ * names no field: then only splitting the batch can tell.
+ */
+function refusesAddresses(err: DevinApiError): boolean {
+  const locs: unknown[] = [
+    ...(err.problem?.errors ?? []).map((e) => e.loc),
+    ...(Array.isArray(err.legacy?.detail) ? err.legacy.detail.map((e) => e.loc) : []),
+  ].filter((loc) => loc !== undefined);
+  if (locs.length === 0) return true;
+  return locs.some((loc) => Array.isArray(loc) && loc.includes('emails'));
+}
+
 async function inviteUsers(op: InviteUsersOp, { client }: HandlerContext): Promise<HandlerOutcome> {
   const wanted = op.role.id;
   let pending = uniqueEmails(op.emails);
@@ -285,7 +365,8 @@ async function inviteUsers(op: InviteUsersOp, { client }: HandlerContext): Promi
   let found = 0;
   const changed: string[] = [];
   let mayHaveWritten = false;
-  let last: { batch: string; err: unknown; kind: FailureKind } | undefined;
+  let last: InviteRound['failure'];
+  const refused = new Map<string, string>();
 
   const confirmed = new Set<string>();
   const incomplete = (err: unknown): InviteIncompleteError => {
@@ -316,7 +397,8 @@ async function inviteUsers(op: InviteUsersOp, { client }: HandlerContext): Promi
           found++;
           confirmed.add(emailKey(email));
         } else if (user && current !== null) {
-          // Someone gave them another enterprise role since the plan was made: the plan's role wins.
+          // Someone gave them another enterprise role since the plan was made (or Devin took the
+          // invite of a member as a no-op): the plan's role wins.
           try {
             await client.updateUserRole(user.user_id, wanted);
           } catch (err) {
@@ -331,23 +413,39 @@ async function inviteUsers(op: InviteUsersOp, { client }: HandlerContext): Promi
       pending = still;
     }
     if (pending.length === 0 || round > MAX_ROUNDS) break;
-    const batch = pending.map(emailKey).sort().join(',');
-    // The same refused batch would be refused again: report Devin's reason instead.
-    if (last && last.kind === 'conflict' && last.batch === batch) throw incomplete(last.err);
-    try {
-      await client.inviteUsers(pending, wanted);
-      invited += pending.length;
-      for (const e of pending) confirmed.add(emailKey(e));
-      pending = [];
-      break;
-    } catch (err) {
-      const kind = classify(err);
-      if (kind === 'fatal') throw incomplete(err);
-      if (kind === 'unknown') mayHaveWritten = true;
-      last = { batch, err, kind };
+    const sent = await sendInvites(client, pending, wanted, last);
+    for (const [email, why] of sent.refused) refused.set(email, why);
+    // An accepted invite counts only for the users Devin answers with, holding the wanted role.
+    // Devin may take the invite of someone who is already a member as a no-op that keeps their
+    // role (the docs are silent). Anyone else is re-read next round.
+    const answered = new Map(
+      sent.answered.filter((u) => u.email !== null).map((u) => [emailKey(u.email as string), u]),
+    );
+    const still: string[] = [];
+    for (const email of pending) {
+      if (refused.has(email)) continue;
+      const user = answered.get(emailKey(email));
+      if (user && roleIn(user.role_assignments, null) === wanted) {
+        invited++;
+        confirmed.add(emailKey(email));
+      } else still.push(email);
+    }
+    pending = still;
+    if (sent.failure) {
+      if (sent.failure.kind === 'fatal') throw incomplete(sent.failure.err);
+      if (sent.failure.kind === 'unknown') mayHaveWritten = true;
+      last = sent.failure;
+    } else if (pending.length > 0) {
+      // Accepted, but not shown holding the role: what Devin did is confirmed by the re-read.
+      mayHaveWritten = true;
+      last = undefined;
     }
   }
   if (pending.length > 0) throw incomplete(notConverged(last?.err));
+  if (refused.size > 0) {
+    const reasons = [...refused].map(([email, why]) => `${email}: ${why}`).join('; ');
+    throw incomplete(new Error(`Devin refused ${refused.size} address(es) (422): ${reasons}`));
+  }
 
   const parts: string[] = [];
   if (invited > 0) parts.push(`invited ${invited} as ${op.role.name}`);
@@ -425,9 +523,14 @@ async function removeUser(op: RemoveUserOp, { client }: HandlerContext): Promise
 
 // ---- organization users -------------------------------------------------------------------------
 
-async function directOrgRole(client: DevinClient, orgId: string, userId: string, email: string) {
-  const users = await client.listOrgUsers(orgId, { email });
-  const user = users.find((u) => u.user_id === userId);
+/**
+ * The user's direct role in one org, read as Cognition's provider reads it: GET the enterprise
+ * user by id, whose role_assignments carry every direct org role with its org_id. That is one
+ * authoritative answer by id, where the per-org list filtered by email can miss a user whose
+ * email changed. A 404 means the user is not in the enterprise, so no role here either.
+ */
+async function directOrgRole(client: DevinClient, orgId: string, userId: string): Promise<string | null> {
+  const user = await unless404(client.getUser(userId));
   return user ? roleIn(user.role_assignments, orgId) : null;
 }
 
@@ -451,7 +554,7 @@ async function setOrgUserRole(
   const wanted = op.role.id;
   return converge<string | null>({
     ...(op.kind === 'addOrgUser' ? { initial: { state: null } } : {}),
-    read: () => directOrgRole(client, org.id, id, op.email),
+    read: () => directOrgRole(client, org.id, id),
     holds: (current) => current === wanted,
     next: (current) =>
       current === null
@@ -475,8 +578,7 @@ async function removeOrgUser(op: RemoveOrgUserOp, { client }: HandlerContext): P
     // 404 is also "no such organization", and 409 "the role left is IdP-derived" (not idsync's to
     // remove): only a re-read that finds no direct membership makes either a success.
     if (isStatus(err, 404) || isStatus(err, 409)) {
-      const current = await unless404(directOrgRole(client, op.org.id, op.userId, op.email));
-      if (current === null) return gone;
+      if ((await directOrgRole(client, op.org.id, op.userId)) === null) return gone;
     }
     throw err;
   }
