@@ -16,6 +16,8 @@ import { type Plan, planSync } from '../../src/reconcile/index.js';
 import {
   loadSeedFile,
   type RunningSimulator,
+  SEMANTICS,
+  type Semantics,
   type SimulatorSeed,
   startSimulator,
 } from '../../src/simulator/index.js';
@@ -36,26 +38,32 @@ beforeAll(async () => {
   config = await loadConfig(join(DEMO, 'idsync.yaml'));
   seed = await loadSeedFile(join(DEMO, 'devin-seed.json'));
   directoryJson = JSON.parse(await readFile(join(DEMO, 'directory.json'), 'utf8')) as DirectoryFile;
-  sim = await startSimulator({ seed });
-  client = new DevinClient({
-    ...config.devin,
-    baseUrl: sim.url,
-    retry: { baseDelayMs: 5, maxDelayMs: 50 },
+});
+
+/** The simulator under one reading of what the docs leave open (strict or lenient). */
+function withSimulator(semantics: Semantics): void {
+  beforeAll(async () => {
+    sim = await startSimulator({ seed, semantics });
+    client = new DevinClient({
+      ...config.devin,
+      baseUrl: sim.url,
+      retry: { baseDelayMs: 5, maxDelayMs: 50 },
+    });
   });
-});
-afterAll(async () => {
-  client.close();
-  await sim.close();
-});
-beforeEach(async () => {
-  sim.setFaults({ rules: [] });
-  sim.reset();
-  tmp = await mkdtemp(join(tmpdir(), 'idsync-demo-e2e-'));
-  state = new FileStateStore(join(tmp, 'state.json'));
-});
-afterEach(async () => {
-  await rm(tmp, { recursive: true, force: true });
-});
+  afterAll(async () => {
+    client.close();
+    await sim.close();
+  });
+  beforeEach(async () => {
+    sim.setFaults({ rules: [] });
+    sim.reset();
+    tmp = await mkdtemp(join(tmpdir(), 'idsync-demo-e2e-'));
+    state = new FileStateStore(join(tmp, 'state.json'));
+  });
+  afterEach(async () => {
+    await rm(tmp, { recursive: true, force: true });
+  });
+}
 
 // ---- helpers ---------------------------------------------------------------------------------------
 
@@ -152,7 +160,9 @@ describe('the demo config', () => {
   });
 });
 
-describe('demo: plan → apply → plan again', () => {
+describe.each(SEMANTICS)('demo: plan → apply → plan again (%s semantics)', (semantics) => {
+  withSimulator(semantics);
+
   it('plans the first sync with every edge case reported, not acted on', async () => {
     const p = await plan();
     expect(p.complete).toBe(true);
