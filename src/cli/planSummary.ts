@@ -8,10 +8,12 @@ export function planSummaryLines(plan: Plan): string[] {
   const counts = subjectCounts(plan.ops);
   const changes = [...counts.values()].reduce((a, b) => a + b, 0);
   if (plan.ops.length === 0 && plan.held.length === 0) lines.push(EMPTY_PLAN_MESSAGE);
-  else if (plan.ops.length === 0) lines.push('No changes can be applied: everything this plan would change is held back.');
+  else if (plan.ops.length === 0)
+    lines.push('No changes can be applied: everything this plan would change is held back.');
   else {
     // Bulk ops count their subjects, so the header counts what the lines under it count.
-    const opsNote = changes === plan.ops.length ? '' : ` in ${plan.ops.length} op${plan.ops.length === 1 ? '' : 's'}`;
+    const opsNote =
+      changes === plan.ops.length ? '' : ` in ${plan.ops.length} op${plan.ops.length === 1 ? '' : 's'}`;
     lines.push(`Changes (${changes}${opsNote}):`);
     for (const kind of OP_ORDER) {
       const n = counts.get(kind);
@@ -20,7 +22,9 @@ export function planSummaryLines(plan: Plan): string[] {
   }
   if (plan.held.length > 0) {
     const held = subjectCounts(plan.held.map((h) => h.op));
-    lines.push(`! Held back, not applied by this plan (${plan.held.length} op${plan.held.length === 1 ? '' : 's'}):`);
+    lines.push(
+      `! Held back, not applied by this plan (${plan.held.length} op${plan.held.length === 1 ? '' : 's'}):`,
+    );
     for (const kind of OP_ORDER) {
       const n = held.get(kind);
       if (n) lines.push(`  ${String(n).padStart(6)}  ${KIND_LABELS[kind]}`);

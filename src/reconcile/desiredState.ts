@@ -258,7 +258,8 @@ export function mappingKey(spec: MappingSpec): string {
  */
 export function invalidIdpGroupName(name: string): string | undefined {
   if (name.trim() === '') return 'is empty';
-  if (name.includes('/')) return 'contains "/", which cannot round-trip through the API path {idp_group_name}';
+  if (name.includes('/'))
+    return 'contains "/", which cannot round-trip through the API path {idp_group_name}';
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused
   if (/[\u0000-\u001f\u007f]/.test(name)) return 'contains control characters';
   if (name !== name.trim()) return 'starts or ends with white space';

@@ -133,7 +133,11 @@ function groupOpExplainedBy(
     case 'removeGroupOrgRole':
       return use.orgs.some((o) => o.org.id === op.org.id) && couldName(op.group);
     case 'setGroupEnterpriseRole':
-      return use.enterpriseRole !== null && outranks(use.enterpriseRole, op.role, higherRole) && couldName(op.group);
+      return (
+        use.enterpriseRole !== null &&
+        outranks(use.enterpriseRole, op.role, higherRole) &&
+        couldName(op.group)
+      );
     case 'setGroupOrgRole':
       return (
         use.orgs.some((o) => o.org.id === op.org.id && outranks(o.role, op.role, higherRole)) &&

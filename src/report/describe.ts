@@ -2,12 +2,12 @@
 // markup, so a reviewer reading either (or both, in a PR and in the daemon UI) sees the same facts.
 import { removalCount as countRemovals } from '../reconcile/guardrails.js';
 import {
+  type HoldReason,
   OP_ORDER,
   type Op,
   type OpKind,
   type OrgRef,
   type Plan,
-  type HoldReason,
   type PlanWarning,
   REMOVAL_KINDS,
   type RoleRef,

@@ -4,8 +4,8 @@
 import * as z from 'zod';
 import type { WarningCode } from '../reconcile/plan.js';
 import {
-  HOLD_GUARDS,
   type HeldOp,
+  HOLD_GUARDS,
   type HoldGuard,
   OP_ORDER,
   type Op,

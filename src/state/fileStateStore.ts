@@ -4,6 +4,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import type { Op } from '../reconcile/plan.js';
+import { LastRunSchema } from './lastRunSchema.js';
 import {
   EMPTY_LEDGER,
   type LastRun,
@@ -11,7 +12,6 @@ import {
   type OwnershipLedger,
   type StateStore,
 } from './ledger.js';
-import { LastRunSchema } from './lastRunSchema.js';
 
 const LedgerFile = z.object({
   version: z.literal(1),

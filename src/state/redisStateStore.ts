@@ -4,6 +4,7 @@
 // would be O(ledger) per op and lose updates between workers).
 import type { Redis } from 'ioredis';
 import type { Op } from '../reconcile/plan.js';
+import { LastRunSchema } from './lastRunSchema.js';
 import {
   EMPTY_LEDGER,
   emailKey,
@@ -13,8 +14,6 @@ import {
   type OwnershipLedger,
   type StateStore,
 } from './ledger.js';
-import { LastRunSchema } from './lastRunSchema.js';
-
 
 type Subject = 'users' | 'groups' | 'groupRoles';
 const SUBJECTS: readonly Subject[] = ['users', 'groups', 'groupRoles'];
