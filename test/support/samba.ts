@@ -218,6 +218,13 @@ export interface SambaDc {
   seed(spec: SambaSeed, timeoutMs?: number): Promise<SeedResult>;
   /** `samba-tool <args> -s <smb.conf>`; returns stdout. */
   sambaTool(args: string[], timeoutMs?: number): Promise<string>;
+  /**
+   * Renames an entry in place (an LDAP ModifyDN, as Administrator over LDAPS), e.g. `CN=new-name`:
+   * what "Rename" in ADUC does. The entry keeps its objectGUID; the old RDN value is dropped.
+   */
+  rename(dn: string, newRdn: string): Promise<void>;
+  /** Deletes an entry (an LDAP Delete, as Administrator over LDAPS); AD keeps it as a tombstone. */
+  remove(dn: string): Promise<void>;
   /** Stops samba (whole process group), frees the address, removes the dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -384,6 +391,8 @@ export async function startSambaDc(options: StartSambaOptions = {}): Promise<Sam
       seed: (spec, timeoutMs = 120_000) => seedDc(dir, smbConf, env, spec, timeoutMs),
       sambaTool: async (args, timeoutMs = 30_000) =>
         (await run('samba-tool', [...args, '-s', smbConf], { env, cwd: dir, timeoutMs })).stdout,
+      rename: (dn, newRdn) => asAdministrator(ldapsUrl, ca, (c) => c.modifyDN(dn, newRdn)),
+      remove: (dn) => asAdministrator(ldapsUrl, ca, (c) => c.del(dn)),
       stop: (() => {
         let stopping: Promise<void> | undefined;
         return () => {
@@ -399,6 +408,21 @@ export async function startSambaDc(options: StartSambaOptions = {}): Promise<Sam
     if (err instanceof Error && log && !err.message.includes(log))
       err.message += `\n--- samba log ---\n${log}`;
     throw err;
+  }
+}
+
+/** One operation over LDAPS as Administrator, on its own connection. */
+async function asAdministrator(
+  url: string,
+  ca: string,
+  op: (client: Client) => Promise<void>,
+): Promise<void> {
+  const client = new Client({ url, timeout: 10_000, connectTimeout: 5_000, tlsOptions: { ca } });
+  try {
+    await client.bind(SAMBA_ADMIN_DN, SAMBA_ADMIN_PASSWORD);
+    await op(client);
+  } finally {
+    await client.unbind().catch(() => undefined);
   }
 }
 

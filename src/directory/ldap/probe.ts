@@ -74,23 +74,35 @@ export async function probeLdap(
     const groupBase = await prober.base('groupBase', s.groupBase);
     checks.push(userBase.check, groupBase.check);
     if (userBase.exists) checks.push(...(await prober.users()));
-    if (groupBase.exists) {
-      const groups = await prober.groups();
-      checks.push(...groups.checks);
-      checks.push(...(await prober.mappings(selectors, groups.listed, options.maxGroupsChecked ?? 200)));
-    } else {
+    const groups = groupBase.exists ? await prober.groups() : undefined;
+    if (groups) checks.push(...groups.checks);
+    if (groups === undefined || groups.usable === false) {
+      // Nothing was listed: "not found" would be a guess.
       selectors.forEach((sel, i) => {
         checks.push({
           key: selectorKey(sel, i),
           status: 'error',
-          message: `${describeSelector(sel)}: not checked: groupBase does not exist`,
+          message: `${describeSelector(sel)}: not checked: ${groups ? 'the groups could not be listed' : 'groupBase does not exist'}`,
         });
       });
+    } else if (groups) {
+      checks.push(...(await prober.mappings(selectors, groups, options.maxGroupsChecked ?? 200)));
     }
-    return checks;
+    return dedupe(checks);
   } finally {
     await conn.close();
   }
+}
+
+/** The same finding from the users and the groups listing (a refused pageSize) is said once. */
+function dedupe(checks: ProbeCheck[]): ProbeCheck[] {
+  const seen = new Set<string>();
+  return checks.filter((c) => {
+    const k = `${c.status}\u0000${c.key}\u0000${c.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
 
 function transportChecks(s: LdapSettings): ProbeCheck[] {
@@ -191,6 +203,15 @@ interface ListedGroup {
   id: string;
   name: string;
   dn: string;
+}
+
+interface GroupListing {
+  checks: ProbeCheck[];
+  listed: ListedGroup[];
+  /** False when the listing failed before any group: the selectors cannot be checked. */
+  usable: boolean;
+  /** Why the listing stopped part way, when it did. */
+  cut?: string;
 }
 
 class Prober {
@@ -417,7 +438,7 @@ class Prober {
     return checks;
   }
 
-  async groups(): Promise<{ checks: ProbeCheck[]; listed: ListedGroup[] }> {
+  async groups(): Promise<GroupListing> {
     const s = this.s;
     const filter = compileFilter(s.groupFilter);
     const listed: ListedGroup[] = [];
@@ -438,14 +459,21 @@ class Prober {
       filter,
       walk,
     );
-    return { checks, listed };
+    const cut = walk.failure === undefined ? undefined : describeLdapFailure(walk.failure, s.timeoutMs);
+    return {
+      checks,
+      listed,
+      usable: walk.entries > 0 || walk.failure === undefined,
+      ...(cut ? { cut } : {}),
+    };
   }
 
   async mappings(
     selectors: readonly GroupSelector[],
-    listed: readonly ListedGroup[],
+    groups: GroupListing,
     maxGroups: number,
   ): Promise<ProbeCheck[]> {
+    const listed = groups.listed;
     const checks: ProbeCheck[] = [];
     const memberChecks = new Map<string, Promise<MemberCheck>>();
     let budget = maxGroups;
@@ -453,7 +481,7 @@ class Prober {
       const key = selectorKey(sel, i);
       const selected = selectGroups(sel, listed);
       if (selected.length === 0) {
-        checks.push({ key, status: 'error', message: await this.notFound(sel, listed.length) });
+        checks.push({ key, status: 'error', message: await this.notFound(sel, groups) });
         continue;
       }
       const unreadable: string[] = [];
@@ -511,9 +539,10 @@ class Prober {
   }
 
   /** Why a selector found nothing: a DN that exists may be outside groupBase or groupFilter. */
-  private async notFound(sel: GroupSelector, listed: number): Promise<string> {
+  private async notFound(sel: GroupSelector, groups: GroupListing): Promise<string> {
     const s = this.s;
-    const base = `${describeSelector(sel)} matches none of the ${plural(listed, 'group')} under groupBase ${s.groupBase} with ${s.groupFilter}: the mapping selects nothing`;
+    const read = groups.cut === undefined ? '' : ` read before the listing stopped (${groups.cut})`;
+    const base = `${describeSelector(sel)} matches none of the ${plural(groups.listed.length, 'group')}${read} under groupBase ${s.groupBase} with ${s.groupFilter}: the mapping selects nothing`;
     if (!('dn' in sel)) return base;
     const key = tryNormalizeDn(sel.dn);
     if (key !== undefined && !isWithin(key, s.groupBaseKey)) return `${base} (the DN is outside groupBase)`;
