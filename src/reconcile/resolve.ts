@@ -46,10 +46,17 @@ export function createResolver(policy: SyncPolicy, devin: DevinSnapshot): Resolv
       .join(', ') || 'none';
   const listOrgs = () => devin.orgs.map((o) => `${o.name} (${o.id})`).join(', ') || 'none';
 
-  const findRole = (where: string, key: string): DevinRole | undefined => {
+  /**
+   * By id, else by name within `type` when given: accounts name the enterprise and the org
+   * defaults alike ("Admin", "Member"; Cognition's provider looks them up by name and role_type).
+   */
+  const findRole = (where: string, key: string, type?: 'enterprise' | 'org'): DevinRole | undefined => {
     const byId = rolesById.get(key);
     if (byId) return byId;
-    const byName = rolesByName.get(key.toLowerCase()) ?? [];
+    const named = rolesByName.get(key.toLowerCase()) ?? [];
+    const ofType = type === undefined ? [] : named.filter((r) => r.type === type);
+    // A name of the other type only is kept, so the error says "an enterprise role where…".
+    const byName = ofType.length > 0 ? ofType : named;
     if (byName.length > 1) {
       problems.push(
         `${where}: role name "${key}" is ambiguous (${byName.map((r) => r.id).join(', ')}); use the id`,
@@ -66,6 +73,13 @@ export function createResolver(policy: SyncPolicy, devin: DevinSnapshot): Resolv
 
   const precedence = new Map<string, number>();
   policy.rolePrecedence.forEach((key, i) => {
+    // A name both types use ("Admin") ranks both roles; within one type it must be unique.
+    const named = rolesById.has(key) ? [] : (rolesByName.get(key.toLowerCase()) ?? []);
+    const types = new Set(named.map((r) => r.type));
+    if (named.length > 1 && types.size === named.length) {
+      for (const r of named) if (!precedence.has(r.id)) precedence.set(r.id, i);
+      return;
+    }
     const role = findRole(`rolePrecedence[${i}]`, key);
     if (!role) {
       problems.push(
@@ -79,7 +93,7 @@ export function createResolver(policy: SyncPolicy, devin: DevinSnapshot): Resolv
   return {
     problems,
     role(where, key, type) {
-      const role = findRole(where, key);
+      const role = findRole(where, key, type);
       if (!role) {
         if (!problems.some((p) => p.startsWith(`${where}:`))) {
           problems.push(`${where}: no ${type} role "${key}"; Devin has: ${listRoles(type)}`);
