@@ -7,6 +7,7 @@ import type { DevinSnapshot, DevinUser } from '../../../src/devin/snapshot.js';
 import type { DirectoryGroup, DirectorySnapshot, DirectoryUser } from '../../../src/directory/types.js';
 import { domainFilter } from '../../../src/reconcile/desiredState.js';
 import {
+  changesExistingAccess,
   type MappingSpec,
   type Op,
   planSync,
@@ -14,7 +15,7 @@ import {
   ROLE_CHANGE_KINDS,
   type SyncPolicy,
 } from '../../../src/reconcile/index.js';
-import { emailKey, groupRoleKey, type OwnershipLedger } from '../../../src/state/ledger.js';
+import { emailKey, groupRoleKey, type LastRun, type OwnershipLedger } from '../../../src/state/ledger.js';
 import { applyOps } from '../../support/devinModel.js';
 
 const ENTERPRISE_ROLES = ['account_admin', 'account_member'];
@@ -324,4 +325,88 @@ describe('planSync properties', () => {
       { numRuns: 200 },
     );
   });
+
+  it('a selector miss, an unreadable group or an emptied group never removes or downgrades a user', () => {
+    const indices = GROUP_NAMES.map((_, i) => i);
+    const perturbArb = fc.record({
+      deleted: fc.subarray(indices),
+      unreadable: fc.subarray(indices),
+      emptied: fc.subarray(indices),
+      dropEvery: fc.integer({ min: 1, max: 3 }),
+    });
+    fc.assert(
+      fc.property(worldArb, perturbArb, ({ directory, devin, policy: strict, ledger }, perturb) => {
+        // Thresholds out of the way: with a dozen users any removal crosses 10%, and the property
+        // must hold through the guards themselves, not through a blocked verdict.
+        const policy: SyncPolicy = {
+          ...strict,
+          guardrails: {
+            maxUserRemovals: 1_000_000,
+            maxUserRemovalPercent: 100,
+            maxGroupRemovals: 1_000_000,
+            maxSourceShrinkPercent: 100,
+            maxGroupShrinkPercent: 100,
+          },
+        };
+        const truth = { ...directory, complete: true, incompleteReasons: [] };
+        // The world after a sync of the true directory, with that sync as the last successful run.
+        const first = planSync({ policy, directory: truth, devin, ledger });
+        const synced = applyOps(devin, ledger, first.ops);
+        const lastRun: LastRun = {
+          at: 't',
+          directoryUsers: first.stats.directoryUsers,
+          fingerprint: first.fingerprint,
+          mappedGroups: first.stats.mappedGroups,
+          userIds: first.stats.userIds,
+        };
+        const world = { devin: synced.devin, ledger: { ...synced.ledger, lastSuccessfulRun: lastRun } };
+        const wanted = planSync({ policy, directory: truth, ...world });
+
+        // The same directory, seen through the misses: groups gone (only top-level ones, so no
+        // other group loses members for real), member lists unreadable, top-level groups emptied.
+        const nested = new Set(truth.groups.flatMap((g) => g.memberGroupIds));
+        const top = (i: number) => !nested.has(`g${i}`);
+        const groups = truth.groups
+          .filter((_, i) => !(perturb.deleted.includes(i) && top(i)))
+          .map((g) => {
+            const i = Number(g.id.slice(1));
+            if (perturb.emptied.includes(i) && top(i)) return { ...g, memberUserIds: [], memberGroupIds: [] };
+            if (perturb.unreadable.includes(i)) {
+              return {
+                ...g,
+                memberUserIds: g.memberUserIds.filter((_, k) => k % perturb.dropEvery === 0 && k > 0),
+                unreadable: 'member attribute not returned',
+              };
+            }
+            return g;
+          });
+        const seen = planSync({ policy, directory: { ...truth, groups }, ...world });
+
+        // What runs without a human: everything when the verdict is ok, only additions when blocked.
+        const runs =
+          seen.guardrails.verdict === 'ok' ? seen.ops : seen.ops.filter((o) => !changesExistingAccess(o));
+        const truly = new Set(wanted.ops.map(userAccessChange));
+        for (const op of runs) {
+          const change = userAccessChange(op);
+          if (change === undefined) continue;
+          expect(truly.has(change), `${op.key} comes only from a miss`).toBe(true);
+        }
+      }),
+      RUNS,
+    );
+  });
 });
+
+/** A user removal or role change as comparable text; undefined for anything else. */
+function userAccessChange(op: Op): string | undefined {
+  switch (op.kind) {
+    case 'removeUser':
+    case 'removeOrgUser':
+      return op.key;
+    case 'setUserEnterpriseRole':
+    case 'setOrgUserRole':
+      return `${op.key}->${op.role.id}`;
+    default:
+      return undefined;
+  }
+}
