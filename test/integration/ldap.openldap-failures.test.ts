@@ -158,14 +158,21 @@ describe('the server killed mid-read', () => {
       expect(plan.warnings[0]?.code).toBe('incomplete-read');
       expect(plan.warnings[0]?.message).toMatch(/connection lost/);
 
-      // The same snapshot taken at its word would have removed all ten: that is what was held back.
+      // All ten are listed as held back by the incomplete read.
+      const held = plan.held.filter((h) => h.op.kind === 'removeUser');
+      expect(held).toHaveLength(OWNED.length);
+      expect(held.every((h) => h.reasons.some((r) => r.guard === 'incomplete-read'))).toBe(true);
+      // Even taken at its word the snapshot removes nobody: no group was read, so every mapping
+      // selects nothing, and that holds the same ten back on its own.
       const naive = planSync({
         policy,
         directory: { ...snapshot, complete: true, incompleteReasons: [] },
         devin,
         ledger,
       });
-      expect(naive.ops.filter((o) => o.kind === 'removeUser').map((o) => o.key)).toHaveLength(OWNED.length);
+      expect(naive.ops.filter((o) => o.kind === 'removeUser')).toEqual([]);
+      expect(naive.held.filter((h) => h.op.kind === 'removeUser')).toHaveLength(OWNED.length);
+      expect(naive.held[0]?.reasons[0]?.guard).toBe('selector-miss');
     },
   );
 });
