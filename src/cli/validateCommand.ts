@@ -14,7 +14,7 @@ import {
   resolveDevinReferences,
 } from '../config/index.js';
 import { DevinClient } from '../devin/client.js';
-import { DevinError } from '../devin/errors.js';
+import { DevinApiError, DevinError } from '../devin/errors.js';
 import type { Self } from '../devin/schemas.js';
 import { DirectoryFileError, fileSource } from '../directory/file/fileSource.js';
 import { type ProbeCheck, probeLdap } from '../directory/ldap/probe.js';
@@ -109,6 +109,21 @@ function principal(self: Self): string {
     : `user "${self.user_name}"`;
 }
 
+/**
+ * Proves the token works. `/v3/self` is the documented way, but it is in no export of Cognition's
+ * provider and a deployment may not serve it: a 404, 405 or 501 there falls back to reading the
+ * roles, which needs a working token with membership access. 401/403 on self stay failures.
+ */
+async function proveToken(client: DevinClient): Promise<string> {
+  try {
+    return `accepts the token (${principal(await client.getSelf())})`;
+  } catch (err) {
+    if (!(err instanceof DevinApiError) || ![404, 405, 501].includes(err.status)) throw err;
+    const roles = await client.listRoles();
+    return `accepts the token (self answered ${err.status}; read ${plural(roles.length, 'role')} instead)`;
+  }
+}
+
 async function checkDevin(cfg: LoadedConfig): Promise<CheckResult[]> {
   const where = `${cfg.devin.baseUrl.replace(/\/$/, '')}${cfg.devin.apiPrefix}`;
   // Fewer retries than a sync: a person is waiting, and a dead endpoint should say so quickly.
@@ -116,12 +131,7 @@ async function checkDevin(cfg: LoadedConfig): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   try {
     try {
-      const self = await client.getSelf();
-      results.push({
-        name: 'devin-token',
-        status: 'ok',
-        message: `${where} accepts the token (${principal(self)})`,
-      });
+      results.push({ name: 'devin-token', status: 'ok', message: `${where} ${await proveToken(client)}` });
     } catch (err) {
       if (!(err instanceof DevinError)) throw err;
       const rejected = 'status' in err && (err.status === 401 || err.status === 403);
