@@ -378,9 +378,12 @@ class Prober {
     }
 
     const pages = `${plural(walk.pages, 'page')} of up to ${s.pageSize}`;
-    const plain = await this.plainCount(base, filter, walk.entries + 1);
+    // Cheap: the limits worth naming are the stock ones (slapd 500, AD 1000) or a couple of pages;
+    // a plain search is not left to stream a whole 100,000-entry directory to find none.
+    const bound = Math.min(walk.entries + 1, Math.max(2 * s.pageSize, 1000) + 1);
+    const plain = await this.plainCount(base, filter, bound);
     const note =
-      plain !== undefined && plain < walk.entries
+      plain !== undefined && plain < Math.min(walk.entries, bound)
         ? `; the server's size limit of ${plain} applies to plain searches only, paging gets past it`
         : '';
     checks.push({
