@@ -161,7 +161,18 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
       return fail(id, trigger, ['planning'], err);
     }
     deps.metrics.planSize(planned.ops.length);
+    deps.metrics.heldOps(planned.held.length);
     if (planned.guardrails.verdict === 'blocked') deps.metrics.guardrailBlocked();
+    if (planned.held.length > 0) {
+      log.warn(
+        {
+          runId: id,
+          held: planned.held.length,
+          reasons: [...new Set(planned.held.flatMap((h) => h.reasons.map((r) => r.message)))].slice(0, 5),
+        },
+        'changes to existing access held back: idsync cannot be sure they are wanted (see the report)',
+      );
+    }
 
     const options = { title: `idsync run ${id}`, source: sourceName, devin: deps.config.devin.baseUrl };
     await deps.store.storePlan(id, planned, {
@@ -182,10 +193,15 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
     );
 
     if (planned.ops.length === 0) {
+      // Nothing to apply, but held ops mean Devin does not match the directory: not a success.
+      const status: RunStatus = planned.held.length > 0 ? 'blocked' : 'succeeded';
       const at = new Date();
-      const t = await deps.store.transition(id, ['planning'], 'succeeded', { finishedAt: at.toISOString() });
-      if (t.ok) await settled(id, trigger, 'succeeded', planned, at, true);
-      return 'succeeded';
+      const t = await deps.store.transition(id, ['planning'], status, { finishedAt: at.toISOString() });
+      if (t.ok) {
+        if (status === 'succeeded') await settled(id, trigger, status, planned, at, true);
+        else deps.metrics.runFinished(trigger, status);
+      }
+      return status;
     }
     const blocked = planned.guardrails.verdict === 'blocked';
     if (deps.config.mode === 'review') {

@@ -54,6 +54,7 @@ const PlanSummary = z.object({
   warnings: z.number(),
   complete: z.boolean(),
   guardrails: z.object({ verdict: z.enum(['ok', 'blocked']), reasons: z.array(z.string()) }),
+  held: z.number().optional(),
 });
 
 const RecordHash = z.object({
@@ -235,6 +236,7 @@ export class RunStore implements RunProgressStore {
       warnings: plan.warnings.length,
       complete: plan.complete,
       guardrails: { verdict: plan.guardrails.verdict, reasons: [...plan.guardrails.reasons] },
+      held: plan.held.length,
     };
     // Reports of a 10,000-op plan are megabytes of repetitive text: gzip (off the event loop)
     // cuts what keepRuns runs cost in Redis by an order of magnitude.

@@ -12,7 +12,8 @@ export type RunTrigger = 'startup' | 'schedule' | 'api' | 'webhook' | 'graph' | 
  * - `applying`: its ops are in the ops queue.
  * - `awaiting-approval`: review mode with changes, or blocked by guardrails; waits for approve.
  * - `succeeded` / `partial` (some ops failed) / `failed` (the run itself failed) / `blocked`
- *   (guardrails held back removals and nobody approved) / `superseded` (a newer run replaced it
+ *   (guardrails held back removals and nobody approved, or a plan whose only changes were held
+ *   back by a fail-closed guard) / `superseded` (a newer run replaced it
  *   while it waited) are final.
  */
 export type RunStatus =
@@ -51,6 +52,8 @@ export interface RunRecord {
     warnings: number;
     complete: boolean;
     guardrails: { verdict: 'ok' | 'blocked'; reasons: string[] };
+    /** Ops a fail-closed guard held back (not applied by this run whatever is approved). */
+    held?: number;
   };
   /** Per-status op counts while and after applying. */
   opCounts?: Record<OpStatus, number>;
@@ -120,6 +123,8 @@ export interface DaemonMetrics {
   opSettled(kind: OpKind, status: OpStatus): void;
   planSize(ops: number): void;
   guardrailBlocked(): void;
+  /** Ops the most recent plan held back (an incomplete read, a mapping that selects nothing, …). */
+  heldOps(n: number): void;
   sourceObjects(users: number, groups: number): void;
   devinRequest(route: string, status: number | 'network'): void;
   lastSuccess(epochSeconds: number): void;
@@ -133,6 +138,7 @@ export const NO_METRICS: DaemonMetrics = {
   opSettled: () => {},
   planSize: () => {},
   guardrailBlocked: () => {},
+  heldOps: () => {},
   sourceObjects: () => {},
   devinRequest: () => {},
   lastSuccess: () => {},

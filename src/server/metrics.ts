@@ -49,6 +49,11 @@ export function createMetrics(): { metrics: DaemonMetrics; registry: Registry } 
     help: 'Plans whose removals the guardrails held back.',
     registers,
   });
+  const heldOps = new Gauge({
+    name: 'idsync_plan_held_ops',
+    help: 'Operations the most recent plan held back because idsync could not be sure they are wanted (incomplete read, a mapping that selects nothing, an unreadable member list).',
+    registers,
+  });
   const sourceObjects = new Gauge({
     name: 'idsync_source_objects',
     help: 'Objects read from the directory by the most recent run.',
@@ -83,6 +88,7 @@ export function createMetrics(): { metrics: DaemonMetrics; registry: Registry } 
       if (usable(n)) planOps.set(n);
     },
     guardrailBlocked: () => guardrailBlocks.inc(),
+    heldOps: (n) => heldOps.set(n),
     sourceObjects: (users, groups) => {
       if (usable(users)) sourceObjects.labels('users').set(users);
       if (usable(groups)) sourceObjects.labels('groups').set(groups);

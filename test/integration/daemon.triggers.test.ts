@@ -144,6 +144,7 @@ describe('triggers', () => {
       opSettled: record('opSettled'),
       planSize: record('planSize'),
       guardrailBlocked: record('guardrailBlocked'),
+      heldOps: record('heldOps'),
       sourceObjects: record('sourceObjects'),
       devinRequest: record('devinRequest'),
       lastSuccess: record('lastSuccess'),
