@@ -16,9 +16,20 @@ const REQUIRED = [
   { bin: 'samba-tool', pkg: 'samba' },
   { bin: 'samba-tool', pkg: 'samba-dsdb-modules' },
   { bin: 'samba-tool', pkg: 'samba-ad-provision' },
+  // Provisioning a DC loads the acl_xattr VFS module, which only this package ships; without it
+  // `samba-tool domain provision` fails with "vfs_init_custom failed for acl_xattr".
+  { bin: 'samba-tool', pkg: 'samba-vfs-modules' },
 ];
 
-const missing = REQUIRED.filter(({ bin }) => spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0);
+const onPath = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
+const hasDpkg = onPath('dpkg-query');
+/** A package counts when dpkg says it is installed; without dpkg, when its program is on PATH. */
+const installed = ({ bin, pkg }) => {
+  if (!hasDpkg) return onPath(bin);
+  const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.includes('install ok installed') && onPath(bin);
+};
+const missing = REQUIRED.filter((r) => !installed(r));
 if (missing.length === 0) process.exit(0);
 
 const packages = [...new Set(missing.map((m) => m.pkg))];

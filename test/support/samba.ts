@@ -29,7 +29,14 @@ export const SAMBA_ADMIN_DN = `CN=Administrator,CN=Users,${SAMBA_BASE_DN}`;
 export const SAMBA_ADMIN_PASSWORD = 'Adm1nPass!2024';
 
 /** The packages a DC needs. samba only *recommends* the last two, and provisioning fails without them. */
-const SAMBA_PACKAGES = ['samba', 'samba-dsdb-modules', 'samba-ad-provision', 'python3-samba', 'openssl'];
+const SAMBA_PACKAGES = [
+  'samba',
+  'samba-dsdb-modules',
+  'samba-ad-provision',
+  'samba-vfs-modules',
+  'python3-samba',
+  'openssl',
+];
 export const SAMBA_INSTALL_COMMAND = `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${SAMBA_PACKAGES.join(' ')}`;
 
 /** TCP ports a DC with `server services = ldap, kdc` listens on; all must be free on the chosen address. */
