@@ -164,12 +164,12 @@ describe('validate against the simulator', () => {
     expect(report.checks[2]?.message).toMatch(/rejected the token: GET \/v3\/self failed: 401/);
   });
 
-  it('ldap is not checked yet and does not fail; a missing directory file does', async () => {
+  it('an LDAP server that cannot be reached fails, and so does a missing directory file', async () => {
     const ldap = await validate(
       'ldap',
       config({
         source: `  type: ldap
-  url: ldaps://dc1.corp.example:636
+  url: ldaps://127.0.0.1:1
   bindDN: cn=idsync,dc=corp,dc=example
   bindPasswordFile: token
   profile: openldap
@@ -178,8 +178,9 @@ describe('validate against the simulator', () => {
         mappings: '  - group: { name: devin-platform }',
       }),
     );
-    expect(ldap.code).toBe(0);
-    expect(ldap.stdout).toContain('- source: ldap: not checked: connector not available yet\n');
+    // Once it said "not checked: connector not available yet" and exited 0 whatever the password.
+    expect(ldap.code).toBe(1);
+    expect(ldap.stdout).toMatch(/✗ source\.url: .*127\.0\.0\.1:1/);
 
     const missing = await validate(
       'missingdir',
