@@ -1,4 +1,5 @@
 // The reconcile core's view of the config: plain data, no I/O concerns.
+import { normalizeDirectoryId } from '../directory/ids.js';
 import type { GroupSelector, MappingSpec, SyncPolicy } from '../reconcile/policy.js';
 import type { ConfigOutput, MappingOutput } from './schema.js';
 
@@ -6,7 +7,9 @@ function selectorOf(group: MappingOutput['group']): GroupSelector {
   // The schema guarantees exactly one key; the order here only decides which wins if it did not.
   if (group.name !== undefined) return { name: group.name };
   if (group.dn !== undefined) return { dn: group.dn };
-  if (group.id !== undefined) return { id: group.id };
+  // Canonical at load, as every source hands ids to the core: a GUID printed in upper case or in
+  // braces (as Windows tools do) is the same group.
+  if (group.id !== undefined) return { id: normalizeDirectoryId(group.id) };
   if (group.pattern !== undefined) return { pattern: group.pattern };
   throw new Error('group selector without a key (the schema should have rejected it)');
 }
