@@ -7,7 +7,12 @@ export function planSummaryLines(plan: Plan): string[] {
   const lines: string[] = [];
   const counts = subjectCounts(plan.ops);
   const changes = [...counts.values()].reduce((a, b) => a + b, 0);
-  if (plan.ops.length === 0 && plan.held.length === 0) lines.push(EMPTY_PLAN_MESSAGE);
+  // An empty plan from an incomplete read proves nothing: only that what was read needs no change.
+  if (plan.ops.length === 0 && plan.held.length === 0 && !plan.complete)
+    lines.push(
+      'No changes found in what was read, but the read was incomplete: Devin may not match the directory.',
+    );
+  else if (plan.ops.length === 0 && plan.held.length === 0) lines.push(EMPTY_PLAN_MESSAGE);
   else if (plan.ops.length === 0)
     lines.push('No changes can be applied: everything this plan would change is held back.');
   else {

@@ -5,13 +5,14 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { silentLogger } from '../log/logger.js';
 import {
+  DevinAbortedError,
   DevinApiError,
   DevinError,
   DevinNetworkError,
   DevinResponseError,
   type RequestContext,
 } from './errors.js';
-import { RequestLimiter, sleep } from './limiter.js';
+import { RequestLimiter } from './limiter.js';
 import { collectAll, paginate } from './pagination.js';
 import {
   backoffDelayMs,
@@ -144,6 +145,7 @@ export class DevinClient {
   private readonly random: () => number;
   private readonly onExchange: ((e: ExchangeEvent) => void) | undefined;
   private readonly counters: ClientStats = { requests: 0, retries: 0, byRoute: {} };
+  private readonly aborter = new AbortController();
 
   constructor(options: DevinClientOptions) {
     this.baseUrl = parseBaseUrl(options.baseUrl);
@@ -178,6 +180,19 @@ export class DevinClient {
     this.log = (options.logger ?? silentLogger).child({ component: 'devin-client' });
     this.random = options.random ?? Math.random;
     this.onExchange = options.onExchange;
+  }
+
+  /**
+   * Stops the client quietly, for a caller that no longer wants the answers (the directory read
+   * failed): requests in flight, waiting for a slot or for a retry, and every later call reject
+   * with DevinAbortedError, which is never retried and never logged as a failure.
+   */
+  abort(reason = 'aborted by the caller'): void {
+    if (!this.aborter.signal.aborted) this.aborter.abort(reason);
+  }
+
+  get aborted(): boolean {
+    return this.aborter.signal.aborted;
   }
 
   /** Releases pooled connections. */
@@ -509,7 +524,12 @@ export class DevinClient {
 
     for (let attempt = 1; ; attempt++) {
       const ctx: RequestContext = { method: spec.method, route, path, attempts: attempt };
+      if (this.aborted) throw this.abortedError(ctx, false);
       const release = await this.limiter.acquire();
+      if (this.aborted) {
+        release();
+        throw this.abortedError(ctx, false);
+      }
       const started = performance.now();
       let failure: Failure;
       let retryAfterMs: number | undefined;
@@ -522,6 +542,7 @@ export class DevinClient {
           headers,
           body,
           timeoutMs: this.timeoutMs,
+          signal: this.aborter.signal,
         });
         release();
         const durationMs = performance.now() - started;
@@ -533,12 +554,15 @@ export class DevinClient {
       } catch (err) {
         release();
         if (!(err instanceof TransportError)) throw err;
+        if (this.aborted) throw this.abortedError(ctx, err.sent);
         const durationMs = performance.now() - started;
         this.observe({ method: spec.method, route, status: 'network', durationMs, attempt });
         error = new DevinNetworkError(ctx, err.sent, err.code, err.cause);
         failure = { kind: 'network', sent: err.sent };
       }
 
+      // Aborted while the answer was on its way: not a failure to retry or to report.
+      if (this.aborted) throw this.abortedError(ctx, failure.kind === 'status' || failure.sent);
       if (attempt >= this.retry.maxAttempts || !isRetryable(spec.method, failure)) throw error;
       if (retryAfterMs !== undefined && retryAfterMs > this.retry.maxRetryAfterMs) throw error;
       const delay = retryAfterMs ?? backoffDelayMs(attempt, this.retry, this.random);
@@ -555,8 +579,13 @@ export class DevinClient {
         },
         'devin request failed; retrying',
       );
-      await sleep(delay);
+      await abortableSleep(delay, this.aborter.signal);
     }
+  }
+
+  private abortedError(ctx: RequestContext, sent: boolean): DevinAbortedError {
+    const reason = this.aborter.signal.reason;
+    return new DevinAbortedError(ctx, sent, typeof reason === 'string' ? reason : undefined);
   }
 
   private parseBody<S extends z.ZodType>(ctx: RequestContext, text: string, schema: S): z.output<S> {
@@ -610,6 +639,20 @@ export class DevinClient {
     this.log.debug(e, 'devin request');
     this.onExchange?.(e);
   }
+}
+
+/** `sleep`, cut short by an abort (the caller then finds the client aborted). */
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(0, ms));
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

@@ -102,6 +102,20 @@ export class DevinPaginationError extends DevinError {
   }
 }
 
+/**
+ * The client was aborted (`DevinClient.abort()`): the caller no longer wants the answer, so the
+ * request was stopped or never started. Not a failure of Devin: never retried, never logged as
+ * one. `sent` says whether it had been completely written: a write may then have been applied.
+ */
+export class DevinAbortedError extends DevinError {
+  readonly sent: boolean;
+
+  constructor(ctx: RequestContext, sent: boolean, reason?: string) {
+    super(`${ctx.method} ${ctx.path} aborted${reason ? `: ${reason}` : ''}`, ctx);
+    this.sent = sent;
+  }
+}
+
 function attemptsNote(ctx: RequestContext): string {
   return ctx.attempts > 1 ? ` (after ${ctx.attempts} attempts)` : '';
 }

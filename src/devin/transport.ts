@@ -9,6 +9,8 @@ export interface TransportRequest {
   headers: Record<string, string>;
   body?: string | undefined;
   timeoutMs: number;
+  /** Aborting it stops the exchange at once with a TransportError coded EABORTED. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface TransportResponse {
@@ -86,6 +88,17 @@ function send(req: TransportRequest, agent: http.Agent): Promise<TransportRespon
       sent = true;
     });
     request.on('error', (err: NodeJS.ErrnoException) => fail(err.code, err));
+    const signal = req.signal;
+    if (signal) {
+      const onAbort = () => {
+        const err = Object.assign(new Error('aborted by the caller'), { code: 'EABORTED' });
+        fail('EABORTED', err);
+        request.destroy(err);
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      request.once('close', () => signal.removeEventListener('abort', onAbort));
+    }
     request.end(req.body);
   });
 }

@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { LoadedConfig, SourceConfig } from '../config/index.js';
 import { DevinClient } from '../devin/client.js';
+import { DevinAbortedError } from '../devin/errors.js';
 import { type DevinSnapshot, readDevinSnapshot } from '../devin/snapshot.js';
 import { fileSource } from '../directory/file/fileSource.js';
 import { ldapSource } from '../directory/ldap/index.js';
@@ -46,16 +47,31 @@ export interface PlanInputs {
   ledger: OwnershipLedger;
 }
 
-/** Reads the directory, Devin and the ledger at once: they do not depend on each other. */
+/**
+ * Reads the directory, Devin and the ledger at once: they do not depend on each other. When the
+ * directory read fails nothing can be planned: the Devin reads still in flight are aborted quietly
+ * (no retries, no failure lines) and settle before the directory's error, the only one reported,
+ * is thrown.
+ */
 export async function readPlanInputs(
   source: DirectorySource,
   client: DevinClient,
   state: StateStore,
   concurrency?: number,
 ): Promise<PlanInputs> {
+  const devinRead = readDevinSnapshot(client, concurrency === undefined ? {} : { concurrency });
+  const directoryRead = source.read().catch(async (err: unknown) => {
+    client.abort('the directory read failed');
+    await devinRead.catch(() => undefined);
+    throw err;
+  });
   const [directory, devin, ledger] = await Promise.all([
-    source.read(),
-    readDevinSnapshot(client, concurrency === undefined ? {} : { concurrency }),
+    directoryRead,
+    devinRead.catch(async (err: unknown) => {
+      // Our own abort is no failure of Devin's: the directory's error is the one to report.
+      if (err instanceof DevinAbortedError) await directoryRead;
+      throw err;
+    }),
     state.load(),
   ]);
   return { directory, devin, ledger };
