@@ -12,6 +12,11 @@ export interface SubstitutionResult {
   problems: ConfigProblem[];
   /** Paths of values that could not be substituted; validation skips them (already reported). */
   failedPaths: ConfigPath[];
+  /**
+   * Values that took text from the environment, with the variables they used. A message about such
+   * a value names the variables, never the value: it may be a secret that landed in the wrong key.
+   */
+  substituted: Array<{ path: ConfigPath; names: string[] }>;
 }
 
 // `$${` is a literal `${`; `${NAME}` a variable; any other `${…}` is malformed.
@@ -27,11 +32,14 @@ const CORE_BOOL = /^(?:true|True|TRUE|false|False|FALSE)$/;
 /** What the schema expects at a path, for typing substituted plain scalars. */
 export type ScalarKindAt = (path: ConfigPath) => 'number' | 'boolean' | undefined;
 
-type Expansion = { ok: true; value: string } | { ok: false; errors: { offset: number; message: string }[] };
+type Expansion =
+  | { ok: true; value: string; names: string[] }
+  | { ok: false; errors: { offset: number; message: string }[] };
 
 /** Expands one string. Offsets in errors are into `text`. */
 export function expand(text: string, env: Env): Expansion {
   const errors: { offset: number; message: string }[] = [];
+  const names: string[] = [];
   const value = text.replace(TOKEN, (match: string, name: string | undefined, offset: number) => {
     if (match === '$${') return '${';
     if (!match.endsWith('}')) {
@@ -53,9 +61,10 @@ export function expand(text: string, env: Env): Expansion {
       errors.push({ offset, message: `environment variable ${name} is not set` });
       return match;
     }
+    if (!names.includes(name)) names.push(name);
     return v;
   });
-  return errors.length > 0 ? { ok: false, errors } : { ok: true, value };
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, value, names };
 }
 
 function retype(scalar: Scalar, value: string, kind: 'number' | 'boolean' | undefined): void {
@@ -74,6 +83,7 @@ export function substituteEnv(
 ): SubstitutionResult {
   const problems: ConfigProblem[] = [];
   const failedPaths: ConfigPath[] = [];
+  const substituted: Array<{ path: ConfigPath; names: string[] }> = [];
 
   const visit = (node: unknown, path: PropertyKey[]): void => {
     if (isAlias(node)) return; // its anchor is visited where it is defined
@@ -91,6 +101,7 @@ export function substituteEnv(
       const result = expand(node.value, env);
       if (result.ok) {
         retype(node, result.value, kindAt(path));
+        if (result.names.length > 0) substituted.push({ path, names: result.names });
         return;
       }
       failedPaths.push(path);
@@ -112,5 +123,5 @@ export function substituteEnv(
   };
 
   visit(src.doc.contents, []);
-  return { problems, failedPaths };
+  return { problems, failedPaths, substituted };
 }

@@ -25,20 +25,35 @@ export function sortProblems(problems: readonly ConfigProblem[]): ConfigProblem[
   );
 }
 
+/** At most this many problems are reported; a file with more is better fixed from the top. */
+export const MAX_PROBLEMS = 50;
+
+function formatAll(file: string, problems: readonly ConfigProblem[], omitted: number): string[] {
+  const lines = problems.map((p) => formatProblem(file, p));
+  if (omitted > 0) lines.push(`${file}: ...and ${omitted} more problem${omitted === 1 ? '' : 's'}`);
+  return lines;
+}
+
 export class ConfigError extends Error {
   readonly file: string;
+  /** The first MAX_PROBLEMS problems, in file order. */
   readonly problems: ConfigProblem[];
+  /** Problems found but not reported (beyond MAX_PROBLEMS). */
+  readonly omitted: number;
 
-  constructor(file: string, problems: readonly ConfigProblem[]) {
+  constructor(file: string, problems: readonly ConfigProblem[], omitted = 0) {
     const sorted = sortProblems(problems);
-    super(sorted.map((p) => formatProblem(file, p)).join('\n'));
+    const shown = sorted.slice(0, MAX_PROBLEMS);
+    const more = omitted + sorted.length - shown.length;
+    super(formatAll(file, shown, more).join('\n'));
     this.name = 'ConfigError';
     this.file = file;
-    this.problems = sorted;
+    this.problems = shown;
+    this.omitted = more;
   }
 
-  /** One line per problem: `file:line:column: path: message`. */
+  /** One line per problem: `file:line:column: path: message`, then `…and N more problems`. */
   format(): string[] {
-    return this.problems.map((p) => formatProblem(this.file, p));
+    return formatAll(this.file, this.problems, this.omitted);
   }
 }

@@ -1,13 +1,29 @@
 // Loading a config file: YAML → `${VAR}` substitution → zod → `*File` secrets → LoadedConfig.
 // Every stage reports all of its problems at once, each at a line and column; a later stage runs
 // only where an earlier one left a value it can trust.
-import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
 import { type Env, type SubstitutionResult, substituteEnv } from './env.js';
-import { ConfigError, type ConfigProblem } from './errors.js';
-import { expectedPhrase, issuesToProblems } from './issues.js';
-import { type ConfigPath, formatPath, isSecretPath, redactSecrets, startsWith } from './paths.js';
-import { type ConfigOutput, ConfigSchema, parseDuration, type SourceOutput } from './schema.js';
+import { ConfigError, type ConfigProblem, MAX_PROBLEMS } from './errors.js';
+import { decodeUtf8, FileReadError, KiB, MiB, readBounded } from './fileRead.js';
+import { expectedPhrase, issuesToProblems, quoteShort } from './issues.js';
+import {
+  type ConfigPath,
+  formatPath,
+  isSecretKey,
+  isSecretPath,
+  redactSecrets,
+  startsWith,
+  valueAt,
+} from './paths.js';
+import {
+  type ConfigOutput,
+  ConfigSchema,
+  MAX_TIMER_MS,
+  parseDuration,
+  type SourceOutput,
+  TIMER_MS_EXPECTED,
+} from './schema.js';
 import { scalarKindAt, schemaAt } from './schemaWalk.js';
 import { toPolicy } from './toPolicy.js';
 import type { LoadedConfig, ServerSettings, SourceConfig } from './types.js';
@@ -23,27 +39,30 @@ export function defaultConfigPath(env: Env = process.env): string {
   return env.IDSYNC_CONFIG && env.IDSYNC_CONFIG !== '' ? env.IDSYNC_CONFIG : 'idsync.yaml';
 }
 
-const FS_REASONS: Record<string, string> = {
-  ENOENT: 'no such file',
-  EACCES: 'permission denied',
-  EISDIR: 'it is a directory',
-  ENOTDIR: 'a parent is not a directory',
-};
-
-function fsReason(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code ? `${FS_REASONS[code] ?? 'read failed'} (${code})` : String(err);
-}
+/** The config file is read whole; no real one comes near this. */
+export const MAX_CONFIG_BYTES = 1 * MiB;
+/** A `*File` secret (token, password, key). */
+export const MAX_SECRET_FILE_BYTES = 64 * KiB;
+/** A `*File` certificate or CA bundle (a full system bundle is about 200 KiB). */
+export const MAX_CERT_FILE_BYTES = 1 * MiB;
+/** Admin tokens and webhook secrets: guessable below this. */
+export const MIN_SERVER_SECRET_LENGTH = 16;
 
 /** Loads and validates a config file. Throws ConfigError listing every problem found. */
 export async function loadConfig(file: string, options: LoadOptions = {}): Promise<LoadedConfig> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    // Not regular-only: `--config <(sops -d idsync.yaml)` is a pipe.
+    bytes = await readBounded(file, { maxBytes: MAX_CONFIG_BYTES, regularOnly: false });
   } catch (err) {
-    throw new ConfigError(file, [{ path: '', message: `cannot read the config file: ${fsReason(err)}` }]);
+    if (!(err instanceof FileReadError)) throw err;
+    throw new ConfigError(file, [{ path: '', message: `cannot read the config file: ${err.reason}` }]);
   }
-  return loadConfigText(text, file, options);
+  const decoded = decodeUtf8(bytes);
+  if (!decoded.ok) {
+    throw new ConfigError(file, [{ path: '', ...decoded.position, message: decoded.reason }]);
+  }
+  return loadConfigText(decoded.text, file, options);
 }
 
 /** As loadConfig, for text already in memory; `file` names it in messages and anchors relative paths. */
@@ -87,22 +106,132 @@ export async function loadConfigText(
   const issues = parsed.success
     ? []
     : parsed.error.issues.filter((i) => !failed.some((p) => startsWith(i.path, p)));
-  const problems: ConfigProblem[] = [
-    ...substitution.problems,
-    ...issuesToProblems(issues, data, ConfigSchema, src),
-  ];
+  const substituted = substitution.substituted;
+  const fromZod = issuesToProblems(issues, data, ConfigSchema, src, {
+    hidden: (path) =>
+      substituted.find((s) => s.path.length === path.length && startsWith(path, s.path))?.names,
+    limit: Math.max(0, MAX_PROBLEMS - substitution.problems.length),
+  });
+  const problems: ConfigProblem[] = [...substitution.problems, ...fromZod.problems];
 
   const flagged = [...failed, ...issues.map((i) => i.path)];
+  problems.push(...timerProblems(data, src, flagged), ...serverSecretProblems(data, src, flagged));
   const files = await readReferencedFiles(data, dir, src, flagged, problems);
 
-  if (problems.length > 0 || !parsed.success) throw new ConfigError(file, problems);
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(file, problems, fromZod.omitted);
   return build(parsed.data, files, absFile, dir, src);
+}
+
+const isFlagged = (flagged: readonly ConfigPath[], path: ConfigPath): boolean =>
+  flagged.some((p) => startsWith(path, p));
+
+function numberPaths(data: unknown, path: PropertyKey[] = []): Array<{ path: ConfigPath; value: number }> {
+  if (Array.isArray(data)) return data.flatMap((item, i) => numberPaths(item, [...path, i]));
+  if (data === null || typeof data !== 'object') return [];
+  return Object.entries(data).flatMap(([key, value]) =>
+    typeof value === 'number' ? [{ path: [...path, key], value }] : numberPaths(value, [...path, key]),
+  );
+}
+
+/**
+ * Every `*Ms` key the schema knows, wherever it is (also sections other modules add): above
+ * 2^31-1 Node's timers overflow and fire at once, so every request would time out immediately.
+ */
+function timerProblems(data: unknown, src: YamlSource, flagged: readonly ConfigPath[]): ConfigProblem[] {
+  return numberPaths(data)
+    .filter(({ path, value }) => {
+      const key = path[path.length - 1];
+      return (
+        typeof key === 'string' &&
+        key.endsWith('Ms') &&
+        value > MAX_TIMER_MS &&
+        !isFlagged(flagged, path) &&
+        schemaAt(ConfigSchema, path, data) instanceof z.ZodNumber
+      );
+    })
+    .map(({ path, value }) => {
+      const pos = src.locate(path);
+      return {
+        path: formatPath(path),
+        ...pos,
+        message: `expected ${TIMER_MS_EXPECTED}, found ${value}`,
+      };
+    });
+}
+
+type SecretRule = 'token' | 'serverToken' | 'serverSecret';
+
+/** Which checks a secret's text gets, by key: tokens travel in HTTP headers; server secrets guard the daemon. */
+function secretRule(key: string): SecretRule | undefined {
+  if (key === 'devin.token' || key === 'devin.tokenFile') return 'token';
+  if (key === 'server.adminToken' || key === 'server.adminTokenFile') return 'serverToken';
+  if (key === 'server.webhookSecret' || key === 'server.webhookSecretFile') return 'serverSecret';
+  return undefined;
+}
+
+/** 1-based index of the first character an HTTP header cannot carry (outside printable ASCII). */
+function firstNonHeaderChar(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return i + 1;
+  }
+  return 0;
+}
+
+/** What is wrong with a secret's text, in words that never include it; undefined when nothing. */
+function secretDefect(
+  text: string,
+  rule: SecretRule,
+): { expected: string; found: string; whiteSpace?: true } | undefined {
+  const header = rule === 'token' || rule === 'serverToken';
+  const space = text.search(/\s/);
+  if (space >= 0) {
+    return { expected: 'no white space', found: `white space at character ${space + 1}`, whiteSpace: true };
+  }
+  const bad = header ? firstNonHeaderChar(text) : 0;
+  if (bad > 0) {
+    return {
+      expected: 'printable ASCII characters only (an HTTP header cannot carry others)',
+      found: `a non-ASCII or control character at character ${bad}`,
+    };
+  }
+  if (rule !== 'token' && text.length < MIN_SERVER_SECRET_LENGTH) {
+    return {
+      expected: `at least ${MIN_SERVER_SECRET_LENGTH} characters`,
+      found: `${text.length} character${text.length === 1 ? '' : 's'}`,
+    };
+  }
+  return undefined;
+}
+
+/** Inline admin tokens and webhook secrets (devin.token is checked by its schema). */
+function serverSecretProblems(
+  data: unknown,
+  src: YamlSource,
+  flagged: readonly ConfigPath[],
+): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  for (const key of ['adminToken', 'webhookSecret']) {
+    const path = ['server', key];
+    const value = valueAt(data, path);
+    const rule = secretRule(formatPath(path));
+    if (typeof value !== 'string' || value === '' || rule === undefined || isFlagged(flagged, path)) continue;
+    const defect = secretDefect(value, rule);
+    if (!defect) continue;
+    out.push({
+      path: formatPath(path),
+      ...src.locate(path),
+      message: `expected a secret with ${defect.expected}, found ${defect.found} (the value is not shown)`,
+    });
+  }
+  return out;
 }
 
 function yamlProblems(src: YamlSource): ConfigProblem[] {
   // Duplicate keys are independent mistakes, each worth reporting; after the first real syntax
-  // error the parser's further errors are mostly echoes of it.
-  const dupes = src.doc.errors.filter((e) => e.code === 'DUPLICATE_KEY');
+  // error the parser's further errors are mostly echoes of it. Locating one costs a walk of the
+  // document, so only as many as are reported (ConfigError drops the rest).
+  const dupes = src.doc.errors.filter((e) => e.code === 'DUPLICATE_KEY').slice(0, MAX_PROBLEMS + 1);
   const syntax = src.doc.errors.filter((e) => e.code !== 'DUPLICATE_KEY').slice(0, 1);
   const tags = src.doc.warnings.filter((w) => w.code === 'TAG_RESOLVE_FAILED');
   return [...dupes, ...syntax, ...tags].map((e) => {
@@ -111,7 +240,11 @@ function yamlProblems(src: YamlSource): ConfigProblem[] {
     const path = src.pathAt(offset);
     let message: string;
     if (e.code === 'DUPLICATE_KEY') {
-      message = `duplicate key ${JSON.stringify(String(path[path.length - 1] ?? ''))}: a key may appear only once in a mapping`;
+      message = `duplicate key ${quoteShort(String(path[path.length - 1] ?? ''))}: a key may appear only once in a mapping`;
+    } else if (e.code === 'MULTIPLE_DOCS') {
+      // The library's text quotes the lines around it.
+      message =
+        'a second YAML document starts here (---): expected one document per file; remove this line, or move what follows to another file';
     } else if (isSecretPath(path)) {
       // Some parser messages quote the text they choked on; near a secret, say less.
       message = `YAML syntax error (${e.code})`;
@@ -161,22 +294,39 @@ async function readReferencedFiles(
         const pos = src.locate(path);
         problems.push({ path: key, line: pos.line, column: pos.column, message });
       };
-      let text: string;
+      const last = String(path[path.length - 1] ?? '');
+      const isSecret = isSecretKey(last.slice(0, -'File'.length));
+      const maxBytes = isSecret ? MAX_SECRET_FILE_BYTES : MAX_CERT_FILE_BYTES;
+      let bytes: Buffer;
       try {
-        text = await readFile(abs, 'utf8');
+        // Regular files only: a FIFO would hang the load, /dev/zero would never end.
+        bytes = await readBounded(abs, { maxBytes, regularOnly: true });
       } catch (err) {
-        report(`cannot read ${JSON.stringify(abs)}: ${fsReason(err)}`);
+        if (!(err instanceof FileReadError)) throw err;
+        const what = err.code === 'too-large' ? (isSecret ? ' for a secret' : ' for a certificate file') : '';
+        report(`cannot read ${JSON.stringify(abs)}: ${err.reason}${what}`);
+        return;
+      }
+      const decoded = decodeUtf8(bytes);
+      if (!decoded.ok) {
+        // The reason names a byte offset in that file, never its text.
+        report(`cannot read ${JSON.stringify(abs)}: ${decoded.reason}`);
         return;
       }
       // Editors and `echo` add one newline; anything else is the secret's own business.
-      text = text.replace(/\r?\n$/, '');
+      const text = decoded.text.replace(/\r?\n$/, '');
       if (text === '') {
         report(`${JSON.stringify(abs)} is empty`);
         return;
       }
-      if (/tokenFile$/i.test(key) && /\s/.test(text)) {
+      const rule = secretRule(key);
+      const defect = rule === undefined ? undefined : secretDefect(text, rule);
+      if (defect) {
+        const what = rule === 'token' ? 'the token' : 'the secret';
         report(
-          `the token in ${JSON.stringify(abs)} contains white space (only one trailing newline is trimmed)`,
+          defect.whiteSpace
+            ? `${what} in ${JSON.stringify(abs)} contains white space (only one trailing newline is trimmed)`
+            : `${what} in ${JSON.stringify(abs)} has ${defect.found}: expected ${defect.expected}`,
         );
         return;
       }
@@ -205,6 +355,8 @@ function build(
   const server: ServerSettings | undefined = cfg.server && {
     host: cfg.server.host,
     port: cfg.server.port,
+    ...(cfg.server.probePort !== undefined ? { probePort: cfg.server.probePort } : {}),
+    ...(cfg.server.limits !== undefined ? { limits: cfg.server.limits } : {}),
     ...optionalSecret(
       'webhookSecret',
       cfg.server.webhookSecret,

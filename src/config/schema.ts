@@ -51,6 +51,12 @@ const secret = (what: string) => nonEmpty.describe(secretHint(what));
 
 const DURATION = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
 const MIN_SCHEDULE_MS = 60_000;
+const MAX_SCHEDULE_MS = 365 * 24 * 3_600_000;
+
+/** Node's timers hold a signed 32-bit number of milliseconds: above it they fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+export const TIMER_MS_EXPECTED =
+  'a number <= 2147483647 (about 24.8 days: a longer timer overflows and fires at once)';
 
 /** `30s`, `15m`, `1h`, `1d`, or a combination in that order (`1h30m`); undefined if not a duration. */
 export function parseDuration(text: string): number | undefined {
@@ -72,6 +78,11 @@ const Duration = z
         code: 'custom',
         message: `expected at least 1m between runs, found ${JSON.stringify(v)}`,
       });
+    } else if (ms !== undefined && ms > MAX_SCHEDULE_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected at most 365d between runs, found ${JSON.stringify(v)}`,
+      });
     }
   });
 
@@ -87,6 +98,8 @@ const FileSource = z
   .describe('A JSON directory snapshot: the demo, tests, or an export from another tool.');
 
 const positiveInt = z.int().min(1);
+/** A timeout: Node's timers overflow above 2^31-1 ms. */
+const timerMs = positiveInt.max(MAX_TIMER_MS, { error: TIMER_MS_EXPECTED });
 
 // Filters and base DNs are checked here, so a typo is reported at its line with the column inside
 // the filter, instead of as a server error half-way through a read.
@@ -149,8 +162,8 @@ const LdapSource = z
       .boolean()
       .default(false)
       .describe('Do not verify the server certificate. For lab use only.'),
-    connectTimeoutMs: positiveInt.describe('Connection timeout in milliseconds (default 10000).').optional(),
-    timeoutMs: positiveInt
+    connectTimeoutMs: timerMs.describe('Connection timeout in milliseconds (default 10000).').optional(),
+    timeoutMs: timerMs
       .describe(
         'Timeout of one LDAP operation (a bind, one page, one range slice) in milliseconds (default 60000); the server-side search time limit is set just under it.',
       )
@@ -322,17 +335,24 @@ export const DevinSchema = z
     apiPrefix: z.enum(['/v3', '/v3beta1']).default('/v3').describe('API version prefix.'),
     token: z
       .string()
-      .regex(/^\S+$/, { error: 'a non-empty token without white space' })
+      // It travels in an HTTP header, which refuses anything else (at the first request, today).
+      .regex(/^[\x21-\x7e]+$/, { error: 'a non-empty token of printable ASCII without white space' })
       .describe(secretHint('Service-user token (cog_…)'))
       .optional(),
     tokenFile: filePath.describe('File holding the service-user token.').optional(),
     maxRequestsPerSecond: z
       .number()
       .min(0)
+      .superRefine((v, ctx) => {
+        // Below 1 the client's bucket never holds a whole request: every call would wait forever.
+        if (v > 0 && v < 1) {
+          ctx.addIssue({ code: 'custom', message: `expected 0 (no limit) or a number >= 1, found ${v}` });
+        }
+      })
       .default(10)
-      .describe('Client-side request budget; 0 = unlimited.'),
+      .describe('Client-side request budget; 0 = unlimited, else at least 1.'),
     maxConcurrency: z.int().min(1).max(64).default(4).describe('Requests in flight at once.'),
-    timeoutMs: positiveInt.default(30_000).describe('Timeout of one request attempt, in milliseconds.'),
+    timeoutMs: timerMs.default(30_000).describe('Timeout of one request attempt, in milliseconds.'),
   })
   .superRefine((v: unknown, ctx) => {
     const o = rec(v);
@@ -535,7 +555,7 @@ const GuardrailsSchema = z
 
 const ScheduleSchema = z
   .strictObject({
-    every: Duration.describe('Interval between runs: 30m, 1h, 1h30m, 1d (minimum 1m).'),
+    every: Duration.describe('Interval between runs: 30m, 1h, 1h30m, 1d (minimum 1m, maximum 365d).'),
   })
   .describe('Periodic runs of the daemon.');
 

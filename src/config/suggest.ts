@@ -22,12 +22,18 @@ export function editDistance(a: string, b: string): number {
   return at(a.length, b.length);
 }
 
+/** Longer words get no suggestion: no key or value idsync knows is this long, and the cost is quadratic. */
+const MAX_WORD = 64;
+
 export function suggest(word: string, candidates: readonly string[]): string | undefined {
+  if (word.length > MAX_WORD) return undefined;
   const w = word.toLowerCase();
   // A third of the word may be wrong, at least one character: `devn`→`devin`, not `url`→`path`.
   const limit = Math.max(1, Math.floor(w.length / 3));
   let best: { candidate: string; distance: number } | undefined;
   for (const candidate of candidates) {
+    // The distance is at least the difference in length: no need to compute it.
+    if (Math.abs(candidate.length - w.length) > limit || candidate.length > MAX_WORD) continue;
     const distance = editDistance(w, candidate.toLowerCase());
     if (distance <= limit && (best === undefined || distance < best.distance)) {
       best = { candidate, distance };

@@ -3,6 +3,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
+import { JsonSyntaxError, parseJson } from '../config/fileRead.js';
 import type { Op } from '../reconcile/plan.js';
 import { LastRunSchema } from './lastRunSchema.js';
 import {
@@ -55,12 +56,11 @@ export class FileStateStore implements StateStore {
     }
     let json: unknown;
     try {
-      json = JSON.parse(text);
+      // Not JSON.parse's own message: it quotes the text, and a misconfigured path may name a token.
+      json = parseJson(text);
     } catch (err) {
-      throw new StateFileError(
-        this.file,
-        `not valid JSON (${(err as Error).message}); refusing to guess ownership`,
-      );
+      if (!(err instanceof JsonSyntaxError)) throw err;
+      throw new StateFileError(this.file, `${err.message}; refusing to guess ownership`);
     }
     const parsed = LedgerFile.safeParse(json);
     if (!parsed.success) {

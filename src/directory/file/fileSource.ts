@@ -1,7 +1,14 @@
 // The `file` source: a JSON directory snapshot. The demo and the tests use it, and it is the
 // simplest way to try idsync against a directory exported by another tool.
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import {
+  decodeUtf8,
+  FileReadError,
+  JsonSyntaxError,
+  MiB,
+  parseJson,
+  readBounded,
+} from '../../config/fileRead.js';
 import { normalizeDirectoryId } from '../ids.js';
 import type { DirectoryGroup, DirectorySnapshot, DirectorySource, DirectoryWarning } from '../types.js';
 
@@ -30,6 +37,12 @@ export const DirectoryFile = z.object({
 });
 export type DirectoryFile = z.input<typeof DirectoryFile>;
 
+/**
+ * The file is read whole, then parsed: beyond this it is no snapshot idsync can hold in memory
+ * (V8 strings end just under 512 MiB, and the parsed objects take several times the text).
+ */
+export const MAX_DIRECTORY_FILE_BYTES = 256 * MiB;
+
 export class DirectoryFileError extends Error {
   constructor(
     readonly file: string,
@@ -43,19 +56,28 @@ export class DirectoryFileError extends Error {
 export function fileSource(path: string): DirectorySource {
   return {
     async read() {
-      let text: string;
+      let bytes: Buffer;
       try {
-        text = await readFile(path, 'utf8');
+        // A FIFO or a device would hang the read or never end it.
+        bytes = await readBounded(path, { maxBytes: MAX_DIRECTORY_FILE_BYTES, regularOnly: true });
       } catch (err) {
+        if (!(err instanceof FileReadError)) throw err;
         throw new DirectoryFileError(path, [
-          `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+          `cannot read: ${err.code === 'fs' ? (err.errno ?? err.reason) : err.reason}`,
         ]);
+      }
+      // Messages give positions, never text: the path may name a secret by mistake.
+      const decoded = decodeUtf8(bytes);
+      if (!decoded.ok) {
+        const { line, column } = decoded.position;
+        throw new DirectoryFileError(path, [`line ${line}, column ${column}: ${decoded.reason}`]);
       }
       let json: unknown;
       try {
-        json = JSON.parse(text);
+        json = parseJson(decoded.text);
       } catch (err) {
-        throw new DirectoryFileError(path, [`not valid JSON: ${(err as Error).message}`]);
+        if (!(err instanceof JsonSyntaxError)) throw err;
+        throw new DirectoryFileError(path, [err.message]);
       }
       return snapshotFromFile(json, `file:${path}`, path);
     },

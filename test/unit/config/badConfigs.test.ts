@@ -331,7 +331,12 @@ const cases: Case[] = [
   },
   {
     name: 'server: port out of range, and both adminToken and adminTokenFile',
-    text: base('server:', '  port: 70000', '  adminToken: s3cr3t-admin', '  adminTokenFile: token.txt'),
+    text: base(
+      'server:',
+      '  port: 70000',
+      '  adminToken: s3cr3t-admin-0123456789',
+      '  adminTokenFile: token.txt',
+    ),
     expected: [
       '12:9: server.port: expected a number <= 65535, found 70000',
       '14:19: server.adminTokenFile: expected at most one of adminToken or adminTokenFile, found both adminToken and adminTokenFile',

@@ -15,7 +15,7 @@ describe('expand', () => {
     ['cost: $5', 'cost: $5'],
     ['$HOST without braces', '$HOST without braces'],
   ])('%s', (text, value) => {
-    expect(expand(text, env)).toEqual({ ok: true, value });
+    expect(expand(text, env)).toMatchObject({ ok: true, value });
   });
 
   it('reports each unset or malformed reference with its offset', () => {
