@@ -39,16 +39,21 @@ async function runDaemon(opts: DaemonCommandOptions): Promise<number> {
     workers: true,
     scheduler: true,
     tuning: tuningFrom(opts),
+    // Listen first: /healthz answers and /readyz says 503 while Redis is down, instead of no HTTP
+    // at all (which a kubelet reads as a dead process and restarts, over and over).
+    waitForRedis: false,
   });
   const settings = config.server ?? DEFAULT_SERVER;
   let app: Awaited<ReturnType<typeof buildServer>>;
   try {
     app = await buildServer({
-      runs: daemon.service,
+      runs: daemon.edge.runs,
       metricsRegistry: registry,
       logger,
       server: settings,
       queues: daemon.queues,
+      replay: daemon.edge.replay,
+      available: daemon.edge.available,
     });
     await app.listen({ host: settings.host, port: settings.port });
   } catch (err) {
@@ -58,9 +63,24 @@ async function runDaemon(opts: DaemonCommandOptions): Promise<number> {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : settings.port;
   logger.info({ url: `http://${settings.host}:${port}`, port }, 'idsync daemon listening');
-  await daemon.service.trigger({ trigger: 'startup' });
+  // Once Redis answers (at once, or when it comes up): set up the queues, then the startup run.
+  let failed: unknown;
+  const setup = daemon.started
+    .then(() => daemon.service.trigger({ trigger: 'startup' }))
+    .then(() => logger.info('redis reachable: run machinery ready'))
+    .catch((err: unknown) => {
+      failed = err;
+    });
 
-  const signal = await untilSignal(logger);
+  const signalled = untilSignal(logger);
+  const first = await Promise.race([signalled, setup.then(() => 'set up' as const)]);
+  if (first === 'set up' && failed !== undefined) {
+    logger.error({ err: failed }, 'could not set up the run machinery');
+    await app.close();
+    await daemon.close();
+    throw failed;
+  }
+  const signal = first === 'set up' ? await signalled : first;
   logger.info({ signal }, 'shutting down');
   // Webhooks first, so nothing new arrives while the workers drain.
   await app.close();

@@ -24,6 +24,7 @@ export type {
   EntraCredential,
   EntraSourceConfig,
   FileSourceConfig,
+  HttpLimits,
   LdapSourceConfig,
   LoadedConfig,
   ServerSettings,

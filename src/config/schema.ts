@@ -573,6 +573,39 @@ const RedisSchema = z
   })
   .describe('Redis for the daemon (queue, ledger, delta links).');
 
+const ms = (what: string, dflt: number) =>
+  z.int().min(100).max(3_600_000).optional().describe(`${what}, in milliseconds (default ${dflt}).`);
+
+/** The defaults live in src/server/limits.ts (DEFAULT_HTTP_LIMITS); keep the two in step. */
+const ServerLimitsSchema = z
+  .strictObject({
+    headersTimeoutMs: ms('How long a client may take to send the request line and headers', 5000),
+    requestTimeoutMs: ms('How long a client may take to send a whole request, body included', 10_000),
+    keepAliveTimeoutMs: ms('How long an idle keep-alive connection stays open', 5000),
+    connectionTimeoutMs: ms(
+      'How long a connection may stay silent (no bytes either way) before it is closed, response pending or not',
+      60_000,
+    ),
+    maxConnections: z
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .optional()
+      .describe('Open connections the main port accepts; beyond it new ones are closed (default 1000).'),
+    maxRequestsPerSocket: z
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .optional()
+      .describe(
+        'Requests one keep-alive connection may carry before it is closed; 0 = no limit (default 100).',
+      ),
+  })
+  .refine((v) => (v.headersTimeoutMs ?? 5000) <= (v.requestTimeoutMs ?? 10_000), {
+    error: 'headersTimeoutMs must not exceed requestTimeoutMs',
+  })
+  .describe('Timeouts and caps of the HTTP server, so a slow or idle client cannot hold a connection.');
+
 const ServerSchema = z
   .strictObject({
     host: nonEmpty.default('0.0.0.0').describe('Address the daemon listens on.'),
@@ -583,6 +616,15 @@ const ServerSchema = z
     adminTokenFile: filePath.describe('File holding the admin bearer token.').optional(),
     graphClientState: secret('clientState expected on Microsoft Graph change notifications').optional(),
     graphClientStateFile: filePath.describe('File holding the Graph notification clientState.').optional(),
+    probePort: z
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .describe(
+        'A second port serving only /healthz, /readyz and /metrics, with its own connection cap, so probes answer while the main port is full. Unset: probes use `port`.',
+      ),
+    limits: ServerLimitsSchema.optional(),
   })
   .superRefine((v: unknown, ctx) => {
     const o = rec(v);

@@ -91,6 +91,20 @@ export interface ServerSettings {
   adminToken?: string;
   /** Absent: POST /webhooks/graph is disabled. */
   graphClientState?: string;
+  /** A second listener for /healthz, /readyz and /metrics only. */
+  probePort?: number;
+  /** Unset fields take DEFAULT_HTTP_LIMITS (src/server/limits.ts). */
+  limits?: Partial<HttpLimits>;
+}
+
+/** The HTTP server's timeouts (ms) and caps. */
+export interface HttpLimits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  connectionTimeoutMs: number;
+  maxConnections: number;
+  maxRequestsPerSocket: number;
 }
 
 export interface LoadedConfig {

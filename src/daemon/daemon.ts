@@ -21,6 +21,7 @@ import { DevinClient } from '../devin/client.js';
 import { observeDevinExchanges } from '../server/metrics.js';
 import { RedisStateStore } from '../state/redisStateStore.js';
 import { directorySourceFor } from '../sync/inputs.js';
+import { createEdge, type Edge } from './edge.js';
 import { createSyncProcessor } from './runJob.js';
 import { QueueRunService } from './runService.js';
 import { RunStore } from './runStore.js';
@@ -66,10 +67,19 @@ export interface DaemonOptions {
   /** Keep the job scheduler in step with `schedule.every` (only `idsync run`). */
   scheduler: boolean;
   tuning?: Partial<DaemonTuning>;
+  /**
+   * Resolve only once Redis has answered and the queues are set up (default). `idsync run` passes
+   * false so its HTTP server listens while Redis is still down; it then awaits `started`.
+   */
+  waitForRedis?: boolean;
 }
 
 export interface Daemon {
   service: QueueRunService;
+  /** For the HTTP surface: fails fast while Redis is unreachable (src/daemon/edge.ts). */
+  edge: Edge;
+  /** Settles once Redis answered, the queues are set up and the workers run. */
+  started: Promise<void>;
   store: RunStore;
   ledger: RedisStateStore;
   queues: BullQueue[];
@@ -113,9 +123,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const onExchange = observeDevinExchanges(metrics);
   const readClient = new DevinClient({ ...config.devin, logger, onExchange });
   const service = new QueueRunService({ store, syncQueue, redis, readClient, logger });
-
-  // One run at a time across every replica, whatever each worker's own concurrency.
-  await syncQueue.setGlobalConcurrency(1);
+  const edge = createEdge({
+    url: config.redis.url,
+    prefix: tuning.prefix,
+    readClient,
+    logger,
+    readiness: service,
+  });
 
   let stopping = false;
   const workers: Worker[] = [];
@@ -135,6 +149,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       maxStalledCount: tuning.maxStalledCount,
       // Shown in the dashboard as the job's `processedBy`: which replica (pod, pid) has it.
       name: `${hostname()}/${process.pid}`,
+      // Started in `started`, once the global concurrency of the sync queue is set.
+      autorun: false,
     };
     const syncWorker = new Worker(
       SYNC_QUEUE,
@@ -180,35 +196,47 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     workers.push(syncWorker, opsWorker);
   }
 
-  if (opts.scheduler) {
-    if (config.schedule) {
-      await syncQueue.upsertJobScheduler(
-        SCHEDULER_ID,
-        { every: config.schedule.everyMs },
-        {
-          name: SYNC_JOB.tick,
-          data: {},
-          opts: { removeOnComplete: { count: 10 }, removeOnFail: { count: 100 } },
-        },
-      );
-      log.info({ every: config.schedule.every }, 'schedule set');
-    } else {
-      // The schedule lives in Redis: one removed from the config must stop there too.
-      await syncQueue.removeJobScheduler(SCHEDULER_ID);
+  const started = (async () => {
+    // One run at a time across every replica, whatever each worker's own concurrency.
+    await syncQueue.setGlobalConcurrency(1);
+    if (stopping) return;
+    for (const w of workers)
+      w.run().catch((err: unknown) => log.error({ err, queue: w.name }, 'worker stopped'));
+    if (opts.scheduler) {
+      if (config.schedule) {
+        await syncQueue.upsertJobScheduler(
+          SCHEDULER_ID,
+          { every: config.schedule.everyMs },
+          {
+            name: SYNC_JOB.tick,
+            data: {},
+            opts: { removeOnComplete: { count: 10 }, removeOnFail: { count: 100 } },
+          },
+        );
+        log.info({ every: config.schedule.every }, 'schedule set');
+      } else {
+        // The schedule lives in Redis: one removed from the config must stop there too.
+        await syncQueue.removeJobScheduler(SCHEDULER_ID);
+      }
     }
-  }
-  log.info(
-    {
-      workers: opts.workers,
-      scheduler: opts.scheduler,
-      mode: config.mode,
-      opConcurrency: tuning.opConcurrency,
-    },
-    'run machinery started',
-  );
+    log.info(
+      {
+        workers: opts.workers,
+        scheduler: opts.scheduler,
+        mode: config.mode,
+        opConcurrency: tuning.opConcurrency,
+      },
+      'run machinery started',
+    );
+  })();
+  // Observed here so an early failure is never unhandled; callers still see it on `started`.
+  started.catch(() => undefined);
+  if (opts.waitForRedis !== false) await started;
 
   return {
     service,
+    edge,
+    started,
     store,
     ledger,
     queues: [syncQueue, opsQueue],
@@ -218,7 +246,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       // Waits for running jobs: op jobs finish (each is one op); a conductor sees `stopping` and
       // hands its run back to the queue for another replica.
       await Promise.all(workers.map((w) => w.close()));
-      await Promise.all([syncQueue.close(), opsQueue.close()]);
+      await Promise.all([syncQueue.close(), opsQueue.close(), edge.close()]);
       readClient.close();
       opsClient?.close();
       await redis.quit().catch(() => redis.disconnect());

@@ -1,13 +1,27 @@
 // /api/runs: list, inspect, read reports, trigger, approve. Behind the admin bearer token (the hook
 // is added by the caller on this plugin's scope, so every route here is covered).
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ReportFormat, RunService } from '../daemon/types.js';
 import { requireAdmin } from './auth.js';
-import { HttpError, hasControlCharacters, parseWith, TriggerBody } from './http.js';
+import {
+  HttpError,
+  hasControlCharacters,
+  parseWith,
+  TriggerBody,
+  UnavailableError,
+  withDeadline,
+} from './http.js';
 import { requestRun } from './trigger.js';
 
 const TRIGGER_DEADLINE_MS = 5_000;
+/** Reads of run records and reports: a few Redis commands. */
+const READ_DEADLINE_MS = 5_000;
+/**
+ * An approval also reads Devin for the staleness check. Below the server's connection timeout
+ * (default 60 s), so the caller gets a 503 rather than a dropped connection.
+ */
+const APPROVE_DEADLINE_MS = 45_000;
 /** Who approved, when the caller does not say (`X-Idsync-Actor`). */
 export const DEFAULT_ACTOR = 'api';
 export const ACTOR_HEADER = 'x-idsync-actor';
@@ -45,11 +59,28 @@ const REPORT_CSP =
 export interface ApiOptions {
   adminToken: string;
   runs: RunService;
+  /** False while the run service is unreachable: 503 at once (after authentication). */
+  available: () => boolean;
+}
+
+/** `:id` as routed: an empty one (`/api/runs/`) names no run. */
+function runId(params: unknown): string {
+  const id = (params as { id?: unknown } | undefined)?.id;
+  if (id === '' || id === undefined) throw new HttpError(404, 'not_found', 'no such run');
+  return parseWith(RunParams, params, 'path').id;
 }
 
 export async function runsApi(scope: FastifyInstance, opts: ApiOptions): Promise<void> {
   const { runs } = opts;
   scope.addHook('onRequest', requireAdmin({ adminToken: opts.adminToken, allowBasic: false }));
+  scope.addHook('onRequest', async () => {
+    if (!opts.available()) throw new UnavailableError('redis is not connected');
+  });
+  // Every call into the run service is bounded: a slow Redis gives a 503, not a hung request.
+  const bounded = <T>(work: Promise<T>, what: string, ms: number, log: FastifyBaseLogger): Promise<T> =>
+    withDeadline(work, ms, what, (late) => {
+      if (!late.ok) log.warn({ err: late.error, what }, 'late run-service call failed');
+    });
   scope.addHook('onSend', async (_req, reply, payload) => {
     // Run records name people and their access: no cache along the way should keep a copy.
     reply.header('cache-control', 'no-store');
@@ -58,23 +89,23 @@ export async function runsApi(scope: FastifyInstance, opts: ApiOptions): Promise
 
   scope.get('/api/runs', async (req) => {
     const { limit } = parseWith(ListQuery, req.query, 'query');
-    return { runs: await runs.list(limit) };
+    return { runs: await bounded(runs.list(limit), 'list', READ_DEADLINE_MS, req.log) };
   });
 
   scope.get('/api/runs/:id', async (req) => {
-    const { id } = parseWith(RunParams, req.params, 'path');
-    const run = await runs.get(id);
+    const id = runId(req.params);
+    const run = await bounded(runs.get(id), 'get', READ_DEADLINE_MS, req.log);
     if (!run) throw new HttpError(404, 'not_found', `no run ${id}`);
     return run;
   });
 
   for (const format of ['md', 'json', 'html'] as const) {
     scope.get(`/api/runs/:id/report.${format}`, async (req, reply) => {
-      const { id } = parseWith(RunParams, req.params, 'path');
-      const report = await runs.report(id, format);
+      const id = runId(req.params);
+      const report = await bounded(runs.report(id, format), 'report', READ_DEADLINE_MS, req.log);
       if (report === undefined) {
         // Tell "no such run" from "no report yet" (a queued run has not planned).
-        const run = await runs.get(id);
+        const run = await bounded(runs.get(id), 'get', READ_DEADLINE_MS, req.log);
         throw new HttpError(404, 'not_found', run ? `run ${id} has no report yet` : `no run ${id}`);
       }
       if (format === 'html') reply.header('content-security-policy', REPORT_CSP);
@@ -97,11 +128,11 @@ export async function runsApi(scope: FastifyInstance, opts: ApiOptions): Promise
   });
 
   scope.post('/api/runs/:id/approve', async (req) => {
-    const { id } = parseWith(RunParams, req.params, 'path');
+    const id = runId(req.params);
     const header = req.headers[ACTOR_HEADER];
     const by = header === undefined ? DEFAULT_ACTOR : parseWith(Actor, header, `${ACTOR_HEADER} header`);
     req.log.info({ runId: id, by }, 'approve requested');
     // RunNotFoundError → 404 and RunStateError → 409 in the app's error handler.
-    return runs.approve(id, by);
+    return bounded(runs.approve(id, by), 'approve', APPROVE_DEADLINE_MS, req.log);
   });
 }

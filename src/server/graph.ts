@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { RunService } from '../daemon/types.js';
 import { safeEqual } from './auth.js';
-import { HttpError, parseJson, parseWith } from './http.js';
+import { HttpError, parseJson, parseWith, UnavailableError } from './http.js';
 import { requestRun } from './trigger.js';
 
 export const GRAPH_BODY_LIMIT = 1024 * 1024;
@@ -26,6 +26,8 @@ const GraphNotifications = z.object({
 export interface GraphWebhookOptions {
   clientState: string;
   runs: RunService;
+  /** False while the run service is unreachable: notifications get 503 at once (Graph redelivers). */
+  available: () => boolean;
   now: () => number;
 }
 
@@ -59,6 +61,7 @@ export async function graphWebhook(scope: FastifyInstance, opts: GraphWebhookOpt
       req.log.warn({ notifications: body.value.length }, 'graph notification refused: clientState');
       throw new HttpError(401, 'unauthorized', 'clientState does not match');
     }
+    if (!opts.available()) throw new UnavailableError('redis is not connected');
     const result = await requestRun(
       opts.runs,
       { trigger: 'graph', reason: `${body.value.length} Graph notification(s)`, receivedAt },

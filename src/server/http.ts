@@ -1,6 +1,8 @@
 // The server's shared plumbing: one error shape (`{error, message}`) for every route, JSON parsing
 // that never echoes the body back into an error (or a log line), and a deadline for calls into the
 // run service so a hung Redis cannot hold a webhook sender past its own timeout.
+import { type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { RunNotFoundError, RunStateError } from '../daemon/types.js';
@@ -23,6 +25,23 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * The run service cannot be reached right now (Redis down or not answering): a 503 with
+ * Retry-After, and the request was not carried out, so the caller's retry is the way to go.
+ */
+export class UnavailableError extends Error {
+  constructor(message = 'the run service is unavailable') {
+    super(message);
+    this.name = 'UnavailableError';
+  }
+}
+
+/** Seconds a caller is told to wait before retrying a 503. */
+export const RETRY_AFTER_SECONDS = 5;
+export const UNAVAILABLE_HEADERS: Readonly<Record<string, string>> = {
+  'retry-after': String(RETRY_AFTER_SECONDS),
+};
+
 export class DeadlineError extends Error {
   constructor(
     readonly what: string,
@@ -43,10 +62,27 @@ const CODES: Record<number, string> = {
   408: 'request_timeout',
   409: 'conflict',
   413: 'payload_too_large',
+  414: 'uri_too_long',
   415: 'unsupported_media_type',
   429: 'too_many_requests',
+  431: 'headers_too_large',
   503: 'unavailable',
 };
+
+/**
+ * The message of a client error raised by fastify itself: a fixed text per status, because some of
+ * fastify's own messages quote the request (its Content-Type, its URL).
+ */
+const MESSAGES: Record<number, string> = {
+  400: 'bad request',
+  408: 'the request was not received in time',
+  413: 'the body is too large',
+  414: 'the URL is too long',
+  415: 'unsupported Content-Type',
+  431: 'the request headers are too large',
+};
+
+const NOSNIFF = ['x-content-type-options', 'nosniff'] as const;
 
 export function sendError(
   reply: FastifyReply,
@@ -56,8 +92,56 @@ export function sendError(
   headers: Readonly<Record<string, string | string[]>> = {},
 ): FastifyReply {
   for (const [name, value] of Object.entries(headers)) reply.header(name, value);
+  // Also set here: replies to the router's own errors do not always pass the app's onSend hook.
+  reply.header(...NOSNIFF);
   const body: ErrorBody = { error: code, message };
   return reply.code(status).type('application/json; charset=utf-8').send(body);
+}
+
+/** The same shape on a bare Node response (the probe port's 404). */
+export function sendRawError(res: ServerResponse, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ error: code, message } satisfies ErrorBody);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    [NOSNIFF[0]]: NOSNIFF[1],
+  });
+  res.end(body);
+}
+
+interface DebugLog {
+  debug(obj: object, msg: string): void;
+}
+
+/**
+ * Node's refusals before a request reaches fastify (the server's clientError event): a timeout
+ * (408), oversized headers (431), unparsable bytes (400). Written straight to the socket in the
+ * app's error shape, then the socket is closed: such a client gets nothing more from it.
+ */
+export function clientErrorHandler(log: DebugLog): (err: Error & { code?: string }, socket: Socket) => void {
+  return (err, socket) => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const status =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    log.debug({ status, code: err.code, remoteAddress: socket.remoteAddress }, 'client error');
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const body = JSON.stringify({
+      error: CODES[status] ?? 'bad_request',
+      message: MESSAGES[status] ?? 'bad request',
+    } satisfies ErrorBody);
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+        'content-type: application/json; charset=utf-8\r\n' +
+        `content-length: ${Buffer.byteLength(body)}\r\n` +
+        `${NOSNIFF[0]}: ${NOSNIFF[1]}\r\nconnection: close\r\n\r\n${body}`,
+      () => socket.destroy(),
+    );
+    // A peer that stops reading must not keep the socket through the write either.
+    setTimeout(() => socket.destroy(), 1000).unref();
+  };
 }
 
 function statusOf(err: unknown): number | undefined {
@@ -83,15 +167,34 @@ export function handleError(
   if (err instanceof RunStateError) return sendError(reply, 409, 'conflict', err.message);
   if (err instanceof DeadlineError) {
     req.log.warn({ what: err.what, ms: err.ms }, 'run service too slow');
-    return sendError(reply, 503, 'unavailable', 'the run service did not answer in time; retry later', {
-      'retry-after': '5',
-    });
+    return sendError(
+      reply,
+      503,
+      'unavailable',
+      'the run service did not answer in time; retry later',
+      UNAVAILABLE_HEADERS,
+    );
+  }
+  if (err instanceof UnavailableError) {
+    req.log.warn({ reason: err.message }, 'run service unavailable');
+    return sendError(
+      reply,
+      503,
+      'unavailable',
+      'the run service is unavailable; retry later',
+      UNAVAILABLE_HEADERS,
+    );
   }
   const status = statusOf(err);
   if (status !== undefined && status < 500) {
-    // fastify's own client errors (413, 415, 400 from a parser): their messages are fixed strings.
+    // fastify's own client errors (413, 415, 400 from a parser), with fixed messages.
     req.log.info({ status, code: 'code' in err ? err.code : undefined }, 'request rejected');
-    return sendError(reply, status, CODES[status] ?? 'client_error', err.message);
+    return sendError(
+      reply,
+      status,
+      CODES[status] ?? 'client_error',
+      MESSAGES[status] ?? STATUS_CODES[status] ?? 'client error',
+    );
   }
   req.log.error({ err }, 'request failed');
   return sendError(reply, status ?? 500, CODES[status ?? 500] ?? 'internal', 'internal error');

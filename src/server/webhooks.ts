@@ -3,8 +3,16 @@
 // the body, so an unauthenticated caller learns nothing about it and triggers nothing.
 import type { FastifyInstance } from 'fastify';
 import type { RunService } from '../daemon/types.js';
-import { HttpError, mediaType, parseJson, parseWith, TriggerBody } from './http.js';
-import type { ReplayGuard } from './replay.js';
+import {
+  HttpError,
+  mediaType,
+  parseJson,
+  parseWith,
+  TriggerBody,
+  UNAVAILABLE_HEADERS,
+  UnavailableError,
+} from './http.js';
+import type { ClaimResult, ReplayStore } from './replay.js';
 import { SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECONDS, verifyWebhookSignature } from './signature.js';
 import { requestRun } from './trigger.js';
 
@@ -15,7 +23,9 @@ const EMPTY = Buffer.alloc(0);
 export interface ResyncWebhookOptions {
   secret: string;
   runs: RunService;
-  replay: ReplayGuard;
+  replay: ReplayStore;
+  /** False while the run service is unreachable: 503 before anything is recorded or queued. */
+  available: () => boolean;
   now: () => number;
 }
 
@@ -63,23 +73,50 @@ export async function resyncWebhook(scope: FastifyInstance, opts: ResyncWebhookO
       throw new HttpError(401, 'unauthorized', REJECTIONS[verdict.reason]);
     }
     const body = parseWith(TriggerBody, parseJson(raw), 'body');
-    // Claim-then-trigger with no await in between: two concurrent copies cannot both pass.
-    if (!opts.replay.claim(verdict.digest, verdict.t + SIGNATURE_TOLERANCE_SECONDS, nowSeconds)) {
+    if (!opts.available()) throw new UnavailableError('redis is not connected');
+    const expiresAt = verdict.t + SIGNATURE_TOLERANCE_SECONDS;
+    // Claim, then trigger: the claim is atomic (SET NX in Redis), so of two copies sent at once, or
+    // to two replicas, one passes.
+    let claim: ClaimResult;
+    try {
+      claim = await opts.replay.claim(verdict.digest, expiresAt, nowSeconds);
+    } catch (err) {
+      req.log.error({ err }, 'resync webhook: replay memory unreachable');
+      throw new UnavailableError('replay memory unreachable');
+    }
+    if (claim === 'replayed') {
       req.log.warn({ t: verdict.t }, 'resync webhook refused: replayed');
       throw new HttpError(401, 'unauthorized', 'this signature was already used');
     }
+    if (claim === 'pending') {
+      req.log.warn({ t: verdict.t }, 'resync webhook: a copy is being processed');
+      throw new HttpError(
+        503,
+        'unavailable',
+        'a request with this signature is being processed; retry later',
+        UNAVAILABLE_HEADERS,
+      );
+    }
+    let result: Awaited<ReturnType<typeof requestRun>>;
     try {
-      const result = await requestRun(
+      result = await requestRun(
         opts.runs,
         { trigger: 'webhook', reason: body?.reason, receivedAt },
         req.log,
         TRIGGER_DEADLINE_MS,
       );
-      return reply.code(202).send(result);
     } catch (err) {
       // Nothing was queued (as far as we know): the sender's retry of this same request is legitimate.
-      opts.replay.release(verdict.digest);
+      await opts.replay.release(verdict.digest).catch((e: unknown) => {
+        // The pending claim expires on its own within seconds.
+        req.log.warn({ err: e }, 'resync webhook: could not release the claim');
+      });
       throw err;
     }
+    await opts.replay.confirm(verdict.digest, expiresAt, nowSeconds).catch((e: unknown) => {
+      // The run is queued; a replay once the pending claim expires would coalesce or add one run.
+      req.log.warn({ err: e }, 'resync webhook: could not record the signature as used');
+    });
+    return reply.code(202).send(result);
   });
 }

@@ -85,7 +85,7 @@ describe('probes', () => {
   it('unknown routes are JSON 404s', async () => {
     const res = await call(s, 'GET', '/nope?x=1', { token: null });
     expect(res.status).toBe(404);
-    expect(res.json()).toEqual({ error: 'not_found', message: 'no route GET /nope' });
+    expect(res.json()).toEqual({ error: 'not_found', message: 'no such route' });
   });
 });
 
