@@ -1,6 +1,11 @@
 // The processor of `idsync-sync` jobs: a run (read, plan, guardrails, store, then in auto mode
 // apply), the apply of an approved run, and scheduler ticks. One at a time across every replica
 // (global concurrency 1), so two runs never plan against each other's half-applied changes.
+//
+// Shutdown (deps.signal aborted) hands the run back in every phase: reads in flight are abandoned
+// (the daemon aborts its Devin clients, the LDAP source drops its connection), a plan not yet
+// stored is dropped, a conductor stops between polls; the job goes back to wait and the next
+// process re-reads or resumes. A run whose state Redis lost (RunLostError) is marked failed.
 import { type Job, WaitingError } from 'bullmq';
 import type { Logger } from 'pino';
 import { ApplyJobData, RunJobData } from '../apply/queue/jobs.js';
@@ -10,6 +15,7 @@ import {
   type ApplyRunDeps,
   applyRun,
   HandBackError,
+  RunLostError,
 } from '../apply/queue/orchestrator.js';
 import type { LoadedConfig } from '../config/index.js';
 import type { DevinClient } from '../devin/client.js';
@@ -36,6 +42,34 @@ export interface SyncProcessorDeps {
   apply: Omit<ApplyRunDeps, 'progress' | 'logger' | 'metrics' | 'client'>;
   trigger: RunService['trigger'];
   keepRuns: number;
+  /** Aborted when the process shuts down: the run in progress is handed back to the queue. */
+  signal?: AbortSignal;
+}
+
+/** Resolves as `work` does, or rejects with HandBackError as soon as `signal` aborts. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new HandBackError());
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** Sources that can stop a read part way (LDAP) are told to; the others just finish unheard. */
+function abortSource(source: DirectorySource, reason: string): void {
+  const s: DirectorySource & { abort?: unknown } = source;
+  if (typeof s.abort === 'function') (s.abort as (reason: string) => void).call(source, reason);
 }
 
 export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?: string) => Promise<unknown> {
@@ -94,14 +128,26 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
     }
   };
 
-  const apply = async (id: string, trigger: RunTrigger, plan: Plan, hold: boolean): Promise<RunStatus> => {
+  const apply = async (
+    job: Job,
+    id: string,
+    trigger: RunTrigger,
+    plan: Plan,
+    hold: boolean,
+  ): Promise<RunStatus> => {
     const t0 = performance.now();
-    const outcome = await applyRun(id, plan, { holdRemovals: hold }, applyDeps);
+    const jobId = String(job.id);
+    const outcome = await applyRun(
+      id,
+      plan,
+      { holdRemovals: hold, lost: () => deps.store.lostParts(id, jobId) },
+      applyDeps,
+    );
     return finishRun(id, trigger, plan, outcome, (performance.now() - t0) / 1000);
   };
 
   /** Resumes a run whose conductor died or was handed back (stable job ids make this safe). */
-  const resume = async (id: string, hold: boolean, trigger: RunTrigger): Promise<RunStatus> => {
+  const resume = async (job: Job, id: string, hold: boolean, trigger: RunTrigger): Promise<RunStatus> => {
     const plan = await deps.store.plan(id);
     if (!plan) {
       await deps.store.transition(id, ['applying'], 'failed', {
@@ -112,7 +158,7 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
       return 'failed';
     }
     log.info({ runId: id }, 'resuming a run');
-    return apply(id, trigger, plan, hold);
+    return apply(job, id, trigger, plan, hold);
   };
 
   const fail = async (
@@ -138,7 +184,8 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
     return value;
   };
 
-  const plan = async (id: string, trigger: RunTrigger): Promise<RunStatus> => {
+  const plan = async (job: Job, id: string, trigger: RunTrigger): Promise<RunStatus> => {
+    if (deps.signal?.aborted) throw new HandBackError();
     const started = await deps.store.transition(id, ['queued', 'planning'], 'planning', {
       startedAt: new Date().toISOString(),
     });
@@ -146,20 +193,32 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
 
     let planned: Plan;
     let sourceName: string;
+    const source = deps.source();
+    const stopSource = () => abortSource(source, 'shutting down');
+    deps.signal?.addEventListener('abort', stopSource, { once: true });
     try {
-      const [directory, devin, ledger] = await Promise.all([
-        timed('read-source', () => deps.source().read()),
-        timed('read-devin', () => readDevinSnapshot(deps.readClient)),
-        deps.ledger.load(),
-      ]);
+      const [directory, devin, ledger] = await untilAborted(
+        Promise.all([
+          timed('read-source', () => source.read()),
+          timed('read-devin', () => readDevinSnapshot(deps.readClient)),
+          deps.ledger.load(),
+        ]),
+        deps.signal,
+      );
       deps.metrics.sourceObjects(directory.users.length, directory.groups.length);
       const t0 = performance.now();
       planned = planSync({ policy: deps.config.policy, directory, devin, ledger });
       deps.metrics.phaseDuration('plan', (performance.now() - t0) / 1000);
       sourceName = directory.source;
     } catch (err) {
+      // A read cut short by the shutdown is no failure of the run: the next process re-reads.
+      if (deps.signal?.aborted) throw new HandBackError();
       return fail(id, trigger, ['planning'], err);
+    } finally {
+      deps.signal?.removeEventListener('abort', stopSource);
     }
+    // Planned but not stored: the next process plans again from fresh reads.
+    if (deps.signal?.aborted) throw new HandBackError();
     deps.metrics.planSize(planned.ops.length);
     deps.metrics.heldOps(planned.held.length);
     if (planned.guardrails.verdict === 'blocked') deps.metrics.guardrailBlocked();
@@ -180,6 +239,9 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
       md: renderMarkdown(planned, options),
       html: renderHtml(planned, options),
     });
+    // Redis may have lost its data while the reads ran: the record is gone, and with it the run.
+    const lost = await deps.store.lostParts(id, String(job.id));
+    if (lost !== undefined) throw new RunLostError(id, lost);
     await supersedeOlder(id);
     await deps.store.trim(deps.keepRuns);
     log.info(
@@ -210,7 +272,7 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
     }
     const t = await deps.store.transition(id, ['planning'], 'applying', { hold: blocked });
     if (!t.ok) return t.status ?? 'failed';
-    return apply(id, trigger, planned, blocked);
+    return apply(job, id, trigger, planned, blocked);
   };
 
   /** A newer plan replaces every older run still waiting for approval. */
@@ -255,9 +317,9 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
     switch (record.status) {
       case 'queued':
       case 'planning':
-        return plan(record.id, record.trigger);
+        return plan(job, record.id, record.trigger);
       case 'applying':
-        return resume(record.id, stored.holdRemovals, record.approvedAt ? 'approval' : record.trigger);
+        return resume(job, record.id, stored.holdRemovals, record.approvedAt ? 'approval' : record.trigger);
       default:
         // Delivered again after it finished (or is waiting for approval): nothing to do.
         return record.status;
@@ -268,16 +330,16 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
     const { runId } = ApplyJobData.parse(job.data);
     const stored = await deps.store.getStored(runId);
     if (!stored) return 'failed';
-    if (stored.record.status === 'applying') return resume(runId, false, 'approval');
+    if (stored.record.status === 'applying') return resume(job, runId, false, 'approval');
     if (stored.record.status !== 'queued' || stored.record.approvedAt === undefined)
       return stored.record.status;
     const plan = await deps.store.plan(runId);
-    if (!plan) return resume(runId, false, 'approval');
+    if (!plan) return resume(job, runId, false, 'approval');
     // Time passed since the approver's check, and another run may have applied meanwhile.
     const results = await deps.store.results(runId);
     const open = plan.ops.filter((op) => !results.has(op.key));
     try {
-      const drift = findDrift(open, await readDevinSnapshot(deps.readClient));
+      const drift = findDrift(open, await untilAborted(readDevinSnapshot(deps.readClient), deps.signal));
       if (drift.length > 0) {
         const list = drift.slice(0, 20).map((d) => `${d.key}: expected ${d.expected}, found ${d.found}`);
         return fail(
@@ -290,12 +352,30 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
         );
       }
     } catch (err) {
+      // Still approved and queued: the next process checks for drift again.
+      if (deps.signal?.aborted) throw new HandBackError();
       return fail(runId, 'approval', ['queued'], err);
     }
     const t = await deps.store.transition(runId, ['queued'], 'applying', { hold: false });
     if (!t.ok) return t.status ?? 'failed';
     log.info({ runId, ops: open.length, approvedBy: stored.record.approvedBy }, 'applying an approved run');
-    return apply(runId, 'approval', plan, false);
+    return apply(job, runId, 'approval', plan, false);
+  };
+
+  /** The run's state is gone from Redis: record it as failed (again, if need be) and move on. */
+  const abandonLost = async (job: Job, err: RunLostError): Promise<RunStatus> => {
+    const asRun = RunJobData.safeParse(job.data);
+    const trigger: RunTrigger = asRun.success ? asRun.data.trigger : 'approval';
+    const stored = await deps.store.getStored(err.runId).catch(() => undefined);
+    const record = stored?.record ?? {
+      id: err.runId,
+      trigger,
+      ...(asRun.success && asRun.data.reason !== undefined ? { reason: asRun.data.reason } : {}),
+      createdAt: new Date(job.timestamp).toISOString(),
+    };
+    log.error({ runId: err.runId, lost: err.what }, err.message);
+    if (await deps.store.abandon(record, err.message)) deps.metrics.runFinished(record.trigger, 'failed');
+    return 'failed';
   };
 
   return async (job, token) => {
@@ -311,7 +391,18 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
           log.warn({ name: job.name, id: job.id }, 'unknown job in the sync queue; dropped');
           return undefined;
       }
-    } catch (err) {
+    } catch (thrown) {
+      if (thrown instanceof RunLostError) return abandonLost(job, thrown);
+      let err = thrown;
+      // Whatever failed while stopping was most likely cut short by the stop itself; the next
+      // process finds out again.
+      if (deps.signal?.aborted && !(err instanceof HandBackError)) {
+        log.info(
+          { jobId: job.id, err: describeRunError(err) },
+          'failure while shutting down; handing the run back',
+        );
+        err = new HandBackError();
+      }
       if (!(err instanceof HandBackError)) {
         // A run must never stay "applying" with nobody conducting it.
         const named = ApplyJobData.safeParse(job.data);

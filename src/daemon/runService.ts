@@ -20,6 +20,7 @@ import {
   RunStateError,
   type TriggerResult,
 } from './types.js';
+import type { SyncHealth } from './watchdog.js';
 
 export interface QueueRunServiceDeps {
   store: RunStore;
@@ -28,6 +29,8 @@ export interface QueueRunServiceDeps {
   /** For the staleness check of an approval. */
   readClient: DevinClient;
   logger: Logger;
+  /** The watchdog's verdict (src/daemon/watchdog.ts): a stuck sync is not ready. */
+  health?: () => SyncHealth;
 }
 
 /** Most runs a list returns, whatever the caller asks. */
@@ -124,15 +127,18 @@ export class QueueRunService implements RunService {
 
   async ready(): Promise<{ ready: boolean; checks: Record<string, boolean> }> {
     let redis = false;
+    // Stuck: a run waiting with nothing active, or Redis's data lost and no run finished since.
+    const sync = this.deps.health?.().ok ?? true;
     try {
       // A connection that is reconnecting would queue the PING until Redis is back.
-      if (this.deps.redis.status !== 'ready') return { ready: false, checks: { redis: false, config: true } };
+      if (this.deps.redis.status !== 'ready')
+        return { ready: false, checks: { redis: false, config: true, sync } };
       redis = (await withTimeout(this.deps.redis.ping(), 800)) === 'PONG';
     } catch {
       redis = false;
     }
     // The config was loaded and validated before this service existed.
-    return { ready: redis, checks: { redis, config: true } };
+    return { ready: redis && sync, checks: { redis, config: true, sync } };
   }
 }
 

@@ -7,7 +7,7 @@ import { gunzip as gunzipCb, gzip as gzipCb } from 'node:zlib';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { parseStoredResult, type StoredOpResult } from '../apply/queue/jobs.js';
-import { RedisKeys } from '../apply/queue/names.js';
+import { RedisKeys, SYNC_QUEUE } from '../apply/queue/names.js';
 import type { RunProgressStore } from '../apply/queue/types.js';
 import { OP_STATUSES, type OpStatus } from '../apply/types.js';
 import { OP_ORDER, type OpKind, type Plan } from '../reconcile/plan.js';
@@ -312,6 +312,63 @@ export class RunStore implements RunProgressStore {
 
   async userId(id: string, email: string): Promise<string | undefined> {
     return (await this.redis.hget(this.keys.runPart(id, 'userids'), emailKey(email))) ?? undefined;
+  }
+
+  // ---- losing Redis's data ---------------------------------------------------------------------
+
+  /**
+   * Why a run being conducted can no longer be (its record, its plan or the conductor's own job is
+   * gone: Redis restarted empty or failed over without persistence), or undefined while all three
+   * are there. `conductorJobId` is the sync job's id (the run id, or `apply-<run id>`).
+   */
+  async lostParts(id: string, conductorJobId: string): Promise<string | undefined> {
+    const res = await this.redis
+      .multi()
+      .exists(this.keys.run(id))
+      .exists(this.keys.runPart(id, 'plan'))
+      .exists(`${this.keys.prefix}:${SYNC_QUEUE}:${conductorJobId}`)
+      .exec();
+    if (!res) throw new Error(`checking run ${id}: the transaction was aborted`);
+    const [record, plan, job] = res.map(([err, n]) => {
+      if (err) throw err;
+      return n === 1;
+    });
+    const gone = [
+      ...(record ? [] : ['its record']),
+      ...(plan ? [] : ['its plan']),
+      ...(job ? [] : ['its conductor job']),
+    ];
+    return gone.length === 0 ? undefined : `${gone.join(', ')} gone from Redis`;
+  }
+
+  /**
+   * Marks a run whose state was lost as failed with `error`; its record is written again first if
+   * that went too, so /api/runs still tells what happened to it. False if it had already finished.
+   */
+  async abandon(
+    r: { id: string; trigger: RunTrigger; reason?: string; createdAt: string },
+    error: string,
+  ): Promise<boolean> {
+    await this.create(r);
+    const t = await this.transition(r.id, ['queued', 'planning', 'applying'], 'failed', {
+      error,
+      finishedAt: new Date().toISOString(),
+    });
+    return t.ok;
+  }
+
+  /**
+   * The marker of this Redis's data: written once (SET NX), it vanishes with everything else when
+   * Redis loses its data, which is how a replica notices the loss. Returns the marker now stored.
+   */
+  async ensureEpoch(candidate: string): Promise<{ epoch: string; created: boolean }> {
+    const created = (await this.redis.set(this.keys.epoch, candidate, 'NX')) === 'OK';
+    if (created) return { epoch: candidate, created };
+    return { epoch: (await this.redis.get(this.keys.epoch)) ?? candidate, created };
+  }
+
+  async epoch(): Promise<string | undefined> {
+    return (await this.redis.get(this.keys.epoch)) ?? undefined;
   }
 
   // ---- webhook arrivals -------------------------------------------------------------------------

@@ -8,5 +8,6 @@ export {
   type ApplyRunDeps,
   applyRun,
   HandBackError,
+  RunLostError,
 } from './orchestrator.js';
-export type { RunProgressStore } from './types.js';
+export type { QueueMetrics, RunProgressStore } from './types.js';

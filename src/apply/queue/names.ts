@@ -70,6 +70,11 @@ export class RedisKeys {
     return `${this.prefix}:run:${id}`;
   }
 
+  /** A marker written once per Redis dataset: missing or changed means Redis lost its data. */
+  get epoch(): string {
+    return `${this.prefix}:epoch`;
+  }
+
   runPart(id: string, part: RunPart): string {
     return `${this.prefix}:run:${id}:${part}`;
   }

@@ -2,17 +2,20 @@
 // inline executor uses (DESIGN §7). Whatever delivers a job twice (a stalled worker, a retried
 // enqueue, Redis restarting) ends in the same Devin state, because the handler re-reads before any
 // write whose outcome is unknown, and the result is recorded once.
-import { type Job, type Queue, RateLimitError, UnrecoverableError } from 'bullmq';
+//
+// A shutdown aborts the client: an op cut short that way is no failure of the op. Its job goes
+// back to wait with no result and no attempt used, and another worker (or the next process) runs
+// it from the start, exactly as after a killed worker.
+import { type Job, type Queue, RateLimitError, UnrecoverableError, WaitingError } from 'bullmq';
 import type { Logger } from 'pino';
-import type { DaemonMetrics } from '../../daemon/types.js';
 import type { DevinClient } from '../../devin/client.js';
-import { DevinApiError, DevinNetworkError } from '../../devin/errors.js';
+import { DevinAbortedError, DevinApiError, DevinNetworkError } from '../../devin/errors.js';
 import type { Op, Plan } from '../../reconcile/plan.js';
 import type { StateStore } from '../../state/ledger.js';
 import { handleOp, InviteIncompleteError } from '../inline/index.js';
 import type { HandlerOutcome } from '../types.js';
 import { OpJobData, type StoredOpResult } from './jobs.js';
-import type { RunProgressStore } from './types.js';
+import type { QueueMetrics, RunProgressStore } from './types.js';
 
 export interface OpWorkerDeps {
   /** A client that does not wait out 429s itself (retry.maxRetryAfterMs 0): the queue does. */
@@ -20,8 +23,10 @@ export interface OpWorkerDeps {
   ledger: StateStore;
   progress: RunProgressStore;
   opsQueue: Pick<Queue, 'rateLimit'>;
-  metrics: DaemonMetrics;
+  metrics: QueueMetrics;
   logger: Logger;
+  /** Aborted when the process shuts down: an op cut short goes back to the queue unsettled. */
+  signal?: AbortSignal;
   /** The queue pause after a 429 without Retry-After. Default 1 s. */
   defaultRateLimitMs?: number;
   /** A Retry-After longer than this is cut to it, so one bad header cannot stop the queue for a day. */
@@ -33,13 +38,22 @@ export type OpJobOutcome =
   /** The op had settled already: a second delivery of the same job. */
   | { duplicate: true };
 
-export function createOpProcessor(deps: OpWorkerDeps): (job: Job) => Promise<OpJobOutcome> {
+export function createOpProcessor(deps: OpWorkerDeps): (job: Job, token?: string) => Promise<OpJobOutcome> {
   const plans = new PlanCache(deps.progress);
   const log = deps.logger.child({ component: 'op-worker' });
   const defaultPause = deps.defaultRateLimitMs ?? 1000;
   const maxPause = deps.maxRateLimitMs ?? 15 * 60_000;
 
-  return async (job) => {
+  /** Shutting down: the job goes back to wait for the next worker, without a result. */
+  const handBack = async (job: Job, token: string | undefined, key: string): Promise<never> => {
+    if (token === undefined) throw new UnrecoverableError(`op ${key} aborted by a shutdown`);
+    await job.moveToWait(token);
+    log.info({ jobId: job.id, key }, 'op handed back to the queue (shutting down)');
+    throw new WaitingError();
+  };
+
+  return async (job, token) => {
+    if (deps.signal?.aborted) return handBack(job, token, String(job.id));
     const data = OpJobData.parse(job.data);
     const { runId, key } = data;
     if (await deps.progress.hasResult(runId, key)) return { duplicate: true };
@@ -69,6 +83,13 @@ export function createOpProcessor(deps: OpWorkerDeps): (job: Job) => Promise<OpJ
     try {
       outcome = await handleOp(await withKnownUserId(op, runId, deps.progress), { client: deps.client });
     } catch (err) {
+      if (deps.signal?.aborted && isAborted(err)) {
+        // Whatever the handler managed before the abort, the next delivery re-reads first.
+        if (err instanceof InviteIncompleteError && op.kind === 'inviteUsers' && err.confirmed.length > 0) {
+          await deps.ledger.recordOp({ ...op, emails: [...err.confirmed] });
+        }
+        return handBack(job, token, key);
+      }
       if (err instanceof InviteIncompleteError && op.kind === 'inviteUsers' && err.confirmed.length > 0) {
         // Those it did invite are idsync's whatever happens next; the ledger must say so now.
         await deps.ledger.recordOp({ ...op, emails: [...err.confirmed] });
@@ -121,6 +142,12 @@ function* causes(err: unknown): Generator<unknown> {
     yield e;
     e = e instanceof Error ? e.cause : undefined;
   }
+}
+
+/** The client was aborted (a shutdown), somewhere in the error's causes. */
+function isAborted(err: unknown): boolean {
+  for (const e of causes(err)) if (e instanceof DevinAbortedError) return true;
+  return false;
 }
 
 /** Milliseconds to pause for when the failure is Devin's 429 (undefined: not a 429). */

@@ -10,9 +10,12 @@
 // planning while this one's ops still apply. A conductor that dies is a stalled job: another
 // replica takes it over and resumes from the recorded results (stable op job ids make the
 // re-enqueue a no-op).
+//
+// A Redis that loses its data (restarted empty, failed over without persistence) takes the run's
+// records, results and jobs with it. The conductor checks for that while it waits (RunLostError)
+// instead of waiting for results that can never come.
 import type { JobsOptions, Queue } from 'bullmq';
 import type { Logger } from 'pino';
-import type { DaemonMetrics } from '../../daemon/types.js';
 import type { DevinClient } from '../../devin/client.js';
 import { changesExistingAccess, OP_ORDER, type Op, type OpKind, type Plan } from '../../reconcile/plan.js';
 import { emailKey } from '../../state/ledger.js';
@@ -20,7 +23,7 @@ import { Prerequisites } from '../inline/executor.js';
 import { OP_STATUSES, type OpStatus } from '../types.js';
 import type { OpJobData, StoredOpResult } from './jobs.js';
 import { opJobId } from './names.js';
-import type { RunProgressStore } from './types.js';
+import type { QueueMetrics, RunProgressStore } from './types.js';
 
 export interface ApplyRunDeps {
   opsQueue: Queue;
@@ -28,12 +31,14 @@ export interface ApplyRunDeps {
   /** Reads the enterprise user list once after the invites (see resolveInvitedIds). */
   client: DevinClient;
   logger: Logger;
-  metrics?: DaemonMetrics;
+  metrics?: QueueMetrics;
   jobOptions: JobsOptions;
   /** How often a phase's progress is checked. Default 100 ms. */
   pollMs?: number;
   /** Without progress for this long, the phase's jobs themselves are inspected. Default 15 s. */
   stuckCheckMs?: number;
+  /** How often the run's own records and job are checked for loss (ApplyOptions.lost). Default 1 s. */
+  integrityCheckMs?: number;
   /** True once the process is shutting down: the run is handed back (HandBackError). */
   stopping?: () => boolean;
 }
@@ -41,6 +46,11 @@ export interface ApplyRunDeps {
 export interface ApplyOptions {
   /** Guardrails blocked the plan and nobody approved yet: changes to existing access are not started. */
   holdRemovals: boolean;
+  /**
+   * Says why the run can no longer be conducted (its record, plan or conductor job is gone from
+   * Redis), or undefined while all is there. Checked as phases start and while they wait.
+   */
+  lost?: () => Promise<string | undefined>;
 }
 
 export interface ApplyOutcome {
@@ -57,6 +67,22 @@ export class HandBackError extends Error {
   }
 }
 
+/**
+ * The run's state in Redis is gone (Redis restarted empty or failed over without persistence):
+ * its results can never add up, so the conductor stops and the caller abandons the run.
+ */
+export class RunLostError extends Error {
+  constructor(
+    readonly runId: string,
+    readonly what: string,
+  ) {
+    super(
+      `run ${runId} was lost in Redis while applying (${what}): Redis restarted empty or failed over without persistence. The run was abandoned; the next run re-plans from a fresh read`,
+    );
+    this.name = 'RunLostError';
+  }
+}
+
 const ENQUEUE_CHUNK = 500;
 const STUCK_SAMPLE = 1000;
 
@@ -69,6 +95,7 @@ export async function applyRun(
   const log = deps.logger.child({ component: 'orchestrator', runId });
   const pollMs = deps.pollMs ?? 100;
   const stuckMs = deps.stuckCheckMs ?? 15_000;
+  const watch = new LossWatch(runId, opts.lost, deps.integrityCheckMs ?? 1000);
   const indexed = plan.ops.map((op, index) => ({ op, index }));
   const prereqs = new Prerequisites();
   let results = await deps.progress.results(runId);
@@ -84,6 +111,7 @@ export async function applyRun(
     held += gated.filter((e) => !results.has(e.op.key)).length;
     const ops = gated.length === 0 ? inPhase : inPhase.filter((e) => !changesExistingAccess(e.op));
     if (ops.length === 0) continue;
+    await watch.check(true);
     for (const e of ops) target.add(e.op.key);
 
     const toEnqueue: typeof ops = [];
@@ -115,7 +143,7 @@ export async function applyRun(
     const t0 = performance.now();
     log.info({ phase, ops: ops.length, enqueued: toEnqueue.length }, 'phase started');
     await enqueue(runId, toEnqueue, deps);
-    await waitForPhase(runId, phase, ops, target.size, deps, { pollMs, stuckMs }, log);
+    await waitForPhase(runId, phase, ops, target.size, deps, { pollMs, stuckMs }, watch, log);
     results = await deps.progress.results(runId);
     for (const e of ops) learn(prereqs, e.op, results.get(e.op.key));
     log.info({ phase, seconds: Math.round(performance.now() - t0) / 1000 }, 'phase settled');
@@ -166,6 +194,7 @@ async function waitForPhase(
   target: number,
   deps: ApplyRunDeps,
   timing: { pollMs: number; stuckMs: number },
+  watch: LossWatch,
   log: Logger,
 ): Promise<void> {
   let last = -1;
@@ -175,8 +204,10 @@ async function waitForPhase(
   let delay = Math.min(5, timing.pollMs);
   for (;;) {
     const settled = await deps.progress.settledCount(runId);
+    watch.settled(settled);
     if (settled >= target) return;
     if (deps.stopping?.()) throw new HandBackError();
+    await watch.check(false);
     if (settled !== last) {
       last = settled;
       lastChange = Date.now();
@@ -231,6 +262,36 @@ async function inspectStuck(
     await enqueue(runId, lost, deps);
   } else {
     log.info({ phase, open: open.length }, 'phase waiting (rate limit or slow ops)');
+  }
+}
+
+/**
+ * Notices that the run's state went missing from Redis: results fewer than were once counted (a
+ * failover that lost writes), or the record, plan or conductor job gone (ApplyOptions.lost).
+ */
+class LossWatch {
+  private highest = 0;
+  private lastCheck = 0;
+
+  constructor(
+    private readonly runId: string,
+    private readonly lost: (() => Promise<string | undefined>) | undefined,
+    private readonly everyMs: number,
+  ) {}
+
+  settled(n: number): void {
+    if (n < this.highest) {
+      throw new RunLostError(this.runId, `${this.highest - n} recorded op result(s) disappeared`);
+    }
+    this.highest = n;
+  }
+
+  async check(now: boolean): Promise<void> {
+    if (!this.lost) return;
+    if (!now && Date.now() - this.lastCheck < this.everyMs) return;
+    this.lastCheck = Date.now();
+    const why = await this.lost();
+    if (why !== undefined) throw new RunLostError(this.runId, why);
   }
 }
 

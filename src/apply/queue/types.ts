@@ -1,7 +1,16 @@
 // What the queue executor needs from the run's storage. The daemon's RunStore implements it in
 // Redis; keeping it an interface keeps src/apply/queue free of the daemon's record keeping.
-import type { Plan } from '../../reconcile/plan.js';
+import type { OpKind, Plan } from '../../reconcile/plan.js';
+import type { OpStatus } from '../types.js';
 import type { StoredOpResult } from './jobs.js';
+
+/**
+ * What the queue executor reports while it applies. The daemon's metrics satisfy it; the queue
+ * knows nothing else about the daemon.
+ */
+export interface QueueMetrics {
+  opSettled(kind: OpKind, status: OpStatus): void;
+}
 
 export interface RunProgressStore {
   /** The run's stored plan, exactly as planned (and approved); undefined once the run is trimmed. */

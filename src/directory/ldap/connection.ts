@@ -75,6 +75,18 @@ export class LdapConnection {
     await this.discard();
   }
 
+  /**
+   * Stops the session at once (the process is shutting down): the operation in flight fails as its
+   * socket is dropped, and every later session() throws without reconnecting.
+   */
+  abort(reason = 'aborted by the caller'): void {
+    this.broken ??= new LdapConnectError(`LDAP read aborted: ${reason}`, this.s.origin);
+    const c = this.client;
+    if (!c) return;
+    this.closed.add(c);
+    dropSocket(c);
+  }
+
   private async discard(): Promise<void> {
     const c = this.client;
     this.client = undefined;

@@ -5,6 +5,7 @@ import type { LdapSourceConfig } from '../../config/types.js';
 import { silentLogger } from '../../log/logger.js';
 import type { DirectorySnapshot, DirectorySource } from '../types.js';
 import { LdapConnection } from './connection.js';
+import { LdapConnectError } from './errors.js';
 import { resolveSettings } from './profiles.js';
 import { LdapReader, type ProgressHook } from './read.js';
 
@@ -41,15 +42,31 @@ export interface LdapSourceOptions {
   onProgress?: ProgressHook;
 }
 
+/** A source whose read can be stopped part way (a shutdown must not wait for a big LDAP sweep). */
+export interface AbortableDirectorySource extends DirectorySource {
+  /** Drops the connection of a read in flight (it then rejects) and refuses later reads. */
+  abort(reason?: string): void;
+}
+
 /**
  * A DirectorySource reading an LDAP directory. read() throws an LdapError when nothing could be
  * read (connect, TLS, bind, a missing base DN); a failure part way returns complete: false.
  */
-export function ldapSource(config: LdapSourceConfig, options: LdapSourceOptions = {}): DirectorySource {
+export function ldapSource(
+  config: LdapSourceConfig,
+  options: LdapSourceOptions = {},
+): AbortableDirectorySource {
   const settings = resolveSettings(config);
   const log = (options.logger ?? silentLogger).child({ component: 'ldap', server: settings.origin });
+  let aborted: string | undefined;
+  const open = new Set<LdapConnection>();
   return {
+    abort(reason = 'aborted by the caller'): void {
+      aborted ??= reason;
+      for (const conn of open) conn.abort(reason);
+    },
     async read(): Promise<DirectorySnapshot> {
+      if (aborted !== undefined) throw new LdapConnectError(`LDAP read aborted: ${aborted}`, settings.origin);
       if (settings.pageSizeLowered) {
         log.warn(
           settings.pageSizeLowered,
@@ -57,9 +74,12 @@ export function ldapSource(config: LdapSourceConfig, options: LdapSourceOptions 
         );
       }
       const conn = await LdapConnection.open(settings, log);
+      open.add(conn);
       try {
+        if (aborted !== undefined) conn.abort(aborted);
         return await new LdapReader(conn, settings, log, options.onProgress).read();
       } finally {
+        open.delete(conn);
         await conn.close();
       }
     },
