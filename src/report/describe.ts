@@ -75,12 +75,16 @@ function categoryOf(op: Op): ChangeCategory {
 /**
  * The reasons of a bulk op cover all its subjects ("alice → …", "bob → …"). Under one subject, show
  * those that name it; when none does, the reasons are about the op as a whole, so show them all.
+ * Built once per op: a bulk invite of 100 people with 100 reasons is asked 100 times.
  */
-function reasonsFor(op: Op, subject: string, bulk: boolean): string[] {
-  if (!bulk) return op.reasons;
-  const needle = subject.toLowerCase();
-  const own = op.reasons.filter((r) => r.toLowerCase().includes(needle));
-  return own.length > 0 ? own : op.reasons;
+function reasonsOf(op: Op, bulk: boolean): (subject: string) => string[] {
+  if (!bulk) return () => op.reasons;
+  const lower = op.reasons.map((r) => r.toLowerCase());
+  return (subject) => {
+    const needle = subject.toLowerCase();
+    const own = op.reasons.filter((_, i) => (lower[i] as string).includes(needle));
+    return own.length > 0 ? own : op.reasons;
+  };
 }
 
 export function changesOf(op: Op): Change[] {
@@ -88,6 +92,7 @@ export function changesOf(op: Op): Change[] {
   const bulk =
     (op.kind === 'inviteUsers' && op.emails.length > 1) ||
     (op.kind === 'registerIdpGroups' && op.groups.length > 1);
+  const reasonsFor = reasonsOf(op, bulk);
   const make =
     (subjectType: 'user' | 'group') =>
     (subject: string, org: OrgRef | null, from: RoleRef | null, to: RoleRef | null): Change => ({
@@ -97,7 +102,7 @@ export function changesOf(op: Op): Change[] {
       org,
       from,
       to,
-      reasons: reasonsFor(op, subject, bulk),
+      reasons: reasonsFor(subject),
     });
   const user = make('user');
   const group = make('group');
@@ -218,13 +223,20 @@ export interface KindSummary {
   subjects: number;
 }
 
+/** How many changes `changesOf` makes of an op, without making them. */
+export function subjectCount(op: Op): number {
+  if (op.kind === 'inviteUsers') return op.emails.length;
+  if (op.kind === 'registerIdpGroups') return op.groups.length;
+  return 1;
+}
+
 /** Counts in execution order, from the ops themselves so the report never disagrees with its rows. */
 export function summarizeByKind(plan: Plan): KindSummary[] {
   const ops = new Map<OpKind, number>();
   const subjects = new Map<OpKind, number>();
   for (const op of plan.ops) {
     ops.set(op.kind, (ops.get(op.kind) ?? 0) + 1);
-    subjects.set(op.kind, (subjects.get(op.kind) ?? 0) + changesOf(op).length);
+    subjects.set(op.kind, (subjects.get(op.kind) ?? 0) + subjectCount(op));
   }
   return OP_ORDER.filter((k) => ops.has(k)).map((kind) => ({
     kind,
@@ -288,6 +300,40 @@ export function allowRemovalsHint(plan: Plan): string {
   return `idsync apply --allow-removals ${removalCount(plan)}`;
 }
 
+/**
+ * Past this many entries, a list in the Markdown and HTML reports (the changes, the held-back
+ * changes, the warnings) is summarised: counted in full, but only a sample listed. A 50,000-change
+ * report was 73 MB of HTML and took minutes to open; nobody reviews it row by row anyway. The JSON
+ * report always lists everything.
+ */
+export const SUMMARY_THRESHOLD = 2_000;
+/** A summarised list shows this many of each category, hold reason or warning code. */
+export const SAMPLE_SIZE = 100;
+/** A summarised held-back section shows this many of its hold reasons (the biggest first). */
+export const HELD_REASONS_SHOWN = 10;
+
+export interface ReportLimits {
+  /** Lists longer than this are summarised. */
+  threshold: number;
+  /** Entries shown per category, hold reason or warning code of a summarised list. */
+  sample: number;
+  /** Hold reasons shown by a summarised held-back section. */
+  heldReasons: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<ReportLimits> = {
+  threshold: SUMMARY_THRESHOLD,
+  sample: SAMPLE_SIZE,
+  heldReasons: HELD_REASONS_SHOWN,
+};
+
+/** Every row, however many: what the reports were before they summarised (bench/report). */
+export const UNLIMITED: Readonly<ReportLimits> = {
+  threshold: Number.POSITIVE_INFINITY,
+  sample: Number.POSITIVE_INFINITY,
+  heldReasons: Number.POSITIVE_INFINITY,
+};
+
 /** Options shared by the Markdown and HTML reports. */
 export interface ReportOptions {
   /** Default "idsync plan". */
@@ -296,6 +342,129 @@ export interface ReportOptions {
   source?: string;
   /** The Devin API base URL the plan was made against. */
   devin?: string;
+  /** Default DEFAULT_LIMITS. */
+  limits?: Partial<ReportLimits>;
+}
+
+export function limitsOf(opts: ReportOptions): ReportLimits {
+  return { ...DEFAULT_LIMITS, ...opts.limits };
+}
+
+/** Where a summarised report sends the reader for the rest. */
+export const FULL_LIST_POINTER =
+  'The JSON report, plan.json (written next to this report; report.json from the daemon API), lists every one.';
+
+/** Removals first: they are what a reviewer must not miss. */
+export const CATEGORY_ORDER: readonly ChangeCategory[] = ['remove', 'change', 'add', 'adopt'];
+
+export const CATEGORY_LABELS: Readonly<Record<ChangeCategory, string>> = {
+  remove: 'Removals',
+  change: 'Role changes',
+  add: 'Additions',
+  adopt: 'Adoptions',
+};
+
+export interface CategorySample {
+  category: ChangeCategory;
+  /** Changes of this category in the plan. */
+  total: number;
+  /** The first of them, in execution order. */
+  shown: Change[];
+}
+
+/**
+ * What a report lists of the plan's changes: all of them (`summarised: false`, one sample per
+ * category holding every change), or the first `limits.sample` of each category.
+ */
+export interface ChangeListing {
+  total: number;
+  summarised: boolean;
+  /** In CATEGORY_ORDER; categories without changes are left out. */
+  categories: CategorySample[];
+}
+
+export function listChanges(changes: readonly Change[], limits: ReportLimits): ChangeListing {
+  const summarised = changes.length > limits.threshold;
+  const categories = CATEGORY_ORDER.map((category): CategorySample => {
+    const all = changes.filter((c) => c.category === category);
+    return { category, total: all.length, shown: summarised ? all.slice(0, limits.sample) : all };
+  }).filter((s) => s.total > 0);
+  return { total: changes.length, summarised, categories };
+}
+
+export interface HeldReasonSample {
+  reason: HoldReason;
+  /** Changes held for this reason. */
+  total: number;
+  shown: Change[];
+}
+
+export interface HeldListing {
+  /** Held changes counted once per reason that holds them (what the full section lists). */
+  total: number;
+  summarised: boolean;
+  reasons: HeldReasonSample[];
+  /** Reasons left out of a summarised listing, and the changes they hold. */
+  hiddenReasons: number;
+  hiddenChanges: number;
+}
+
+export function listHeld(plan: Plan, limits: ReportLimits): HeldListing {
+  const groups = heldByReason(plan);
+  const total = groups.reduce((n, g) => n + g.changes.length, 0);
+  if (total <= limits.threshold) {
+    return {
+      total,
+      summarised: false,
+      reasons: groups.map((g) => ({ reason: g.reason, total: g.changes.length, shown: g.changes })),
+      hiddenReasons: 0,
+      hiddenChanges: 0,
+    };
+  }
+  // The reasons that hold the most first; ties keep the plan's order.
+  const ranked = groups
+    .map((g, i) => ({ g, i }))
+    .sort((a, b) => b.g.changes.length - a.g.changes.length || a.i - b.i)
+    .map(({ g }) => g);
+  const kept = ranked.slice(0, limits.heldReasons);
+  const hidden = ranked.slice(limits.heldReasons);
+  return {
+    total,
+    summarised: true,
+    reasons: kept.map((g) => ({
+      reason: g.reason,
+      total: g.changes.length,
+      shown: g.changes.slice(0, limits.sample),
+    })),
+    hiddenReasons: hidden.length,
+    hiddenChanges: hidden.reduce((n, g) => n + g.changes.length, 0),
+  };
+}
+
+export interface WarningSample {
+  code: PlanWarning['code'];
+  total: number;
+  shown: PlanWarning[];
+}
+
+export interface WarningListing {
+  total: number;
+  summarised: boolean;
+  groups: WarningSample[];
+}
+
+/** Grouped by code (groupWarnings); a summarised listing shows the first `limits.sample` of each. */
+export function listWarnings(warnings: readonly PlanWarning[], limits: ReportLimits): WarningListing {
+  const summarised = warnings.length > limits.threshold;
+  return {
+    total: warnings.length,
+    summarised,
+    groups: groupWarnings(warnings).map((g) => ({
+      code: g.code,
+      total: g.warnings.length,
+      shown: summarised ? g.warnings.slice(0, limits.sample) : g.warnings,
+    })),
+  };
 }
 
 export const DEFAULT_TITLE = 'idsync plan';
@@ -308,7 +477,33 @@ export function statsLine(plan: Plan): string {
   );
 }
 
-/** Case-insensitive, as emails are compared; ties keep their order. */
+const SUBJECT_COLLATOR = new Intl.Collator('en', { sensitivity: 'base' });
+
+/** Case-insensitive, as emails are compared; ties keep their order. One collator: 50,000 rows. */
 export function compareSubjects(a: string, b: string): number {
-  return a.localeCompare(b, 'en', { sensitivity: 'base' });
+  return SUBJECT_COLLATOR.compare(a, b);
+}
+
+/** Why a summarised report lists less than the plan holds, and what it still counts in full. */
+export function summaryNote(
+  changes: ChangeListing,
+  held: HeldListing,
+  warnings: WarningListing,
+  limits: ReportLimits,
+): string {
+  const parts: string[] = [];
+  if (changes.summarised) {
+    parts.push(
+      `${changes.total} changes (the first ${limits.sample} of each category are listed, removals first)`,
+    );
+  }
+  if (held.summarised) {
+    parts.push(
+      `${held.total} held-back changes (the first ${limits.sample} for each of the ${Math.min(limits.heldReasons, held.reasons.length + held.hiddenReasons)} hold reasons that hold the most)`,
+    );
+  }
+  if (warnings.summarised) {
+    parts.push(`${warnings.total} warnings (the first ${limits.sample} of each code)`);
+  }
+  return `This plan is too large to list in full: ${parts.join('; ')}. The counts, the guardrail verdict and the summary table cover every change.`;
 }

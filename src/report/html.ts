@@ -17,22 +17,28 @@ import {
 } from '../reconcile/plan.js';
 import {
   allowRemovalsHint,
+  CATEGORY_LABELS,
   type Change,
   type ChangeCategory,
   DEFAULT_TITLE,
   describeAction,
   EMPTY_PLAN_MESSAGE,
-  groupWarnings,
+  FULL_LIST_POINTER,
   HELD_MESSAGE,
-  heldByReason,
   INCOMPLETE_MESSAGE,
   KIND_LABELS,
+  limitsOf,
+  listChanges,
+  listHeld,
+  listWarnings,
   planChanges,
   type ReportOptions,
   refParts,
   removalCount,
   summarizeByKind,
+  summaryNote,
 } from './describe.js';
+import { showControls } from './text.js';
 
 const ENTITIES: Readonly<Record<string, string>> = {
   '&': '&amp;',
@@ -42,9 +48,12 @@ const ENTITIES: Readonly<Record<string, string>> = {
   "'": '&#39;',
 };
 
-/** Safe in text and in quoted attribute values. */
+/**
+ * Safe in text and in quoted attribute values. Control and bidi characters show as `\u001b`, as in
+ * the other reports: an override must not reorder what a reviewer reads.
+ */
 export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => ENTITIES[c] ?? c);
+  return showControls(value).replace(/[&<>"']/g, (c) => ENTITIES[c] ?? c);
 }
 
 const CSS = `
@@ -83,6 +92,10 @@ code, .mono { font-family: var(--mono); font-size: 12.5px; }
 .banner.incomplete .pill { background: #9a6700; }
 .banner.ok { border-color: var(--add); background: #f0fff4; }
 .banner.ok h2 { color: var(--add); }
+.banner.summarised { border-color: var(--adopt); background: var(--adopt-bg); }
+.banner.summarised h2 { color: var(--adopt); }
+.banner.summarised .pill { background: var(--adopt); }
+.more { color: var(--muted); font-style: italic; }
 .banner.empty { border-color: var(--add); background: #f0fff4; }
 .banner.empty h2 { color: var(--add); }
 .banner code { background: rgba(255,255,255,.7); padding: 1px 6px; border-radius: 4px; }
@@ -176,6 +189,8 @@ const SCRIPT = `
   var counter = document.getElementById('counter');
   var noMatch = document.getElementById('no-match');
   var collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+  // A summarised report lists a sample: say how many the plan has.
+  var inPlan = table.hasAttribute('data-total') ? ' (' + table.getAttribute('data-total') + ' in the plan)' : '';
 
   function applyFilter() {
     var q = filter.value.trim().toLowerCase();
@@ -186,7 +201,7 @@ const SCRIPT = `
       r.hidden = !visible;
       if (visible) shown++;
     });
-    counter.textContent = shown + ' of ' + rows.length + ' changes shown';
+    counter.textContent = shown + ' of ' + rows.length + ' changes shown' + inPlan;
     noMatch.hidden = shown !== 0;
   }
 
@@ -275,6 +290,11 @@ function row(c: Change, index: number): string {
   ].join('');
 }
 
+/** The last item of a list cut short: how many more, and where they are. */
+function more(shown: number, total: number): string {
+  return shown < total ? `<li class="more">…and ${total - shown} more, in plan.json</li>` : '';
+}
+
 const CATEGORY_CARDS: ReadonlyArray<[ChangeCategory, string]> = [
   ['add', 'additions'],
   ['change', 'role changes'],
@@ -284,7 +304,11 @@ const CATEGORY_CARDS: ReadonlyArray<[ChangeCategory, string]> = [
 
 export function renderHtml(plan: Plan, opts: ReportOptions = {}): string {
   const title = opts.title ?? DEFAULT_TITLE;
+  const limits = limitsOf(opts);
   const changes = planChanges(plan);
+  const listing = listChanges(changes, limits);
+  const held = listHeld(plan, limits);
+  const warnings = listWarnings(plan.warnings, limits);
   const blocked = plan.guardrails.verdict === 'blocked';
   const s = plan.stats;
   const out: string[] = [];
@@ -320,6 +344,15 @@ export function renderHtml(plan: Plan, opts: ReportOptions = {}): string {
     '<main>',
   );
 
+  if (listing.summarised || held.summarised || warnings.summarised) {
+    out.push(
+      '<section class="banner summarised" id="summarised">',
+      '<h2><span class="pill">Summarised</span> Too large to list in full</h2>',
+      `<p>${e(summaryNote(listing, held, warnings, limits))}</p>`,
+      `<p><strong>${e(FULL_LIST_POINTER)}</strong></p>`,
+      '</section>',
+    );
+  }
   if (!plan.complete) {
     out.push(
       '<section class="banner incomplete" role="alert">',
@@ -357,10 +390,16 @@ export function renderHtml(plan: Plan, opts: ReportOptions = {}): string {
       `<h2><span class="pill">Held back</span> ${plan.held.length} op${plan.held.length === 1 ? '' : 's'} not applied</h2>`,
       `<p>${e(HELD_MESSAGE)}</p>`,
     );
-    for (const { reason, changes: held } of heldByReason(plan)) {
+    for (const { reason, total, shown } of held.reasons) {
+      const counted = held.summarised ? ` <span class="count">${total}</span>` : '';
       out.push(
-        `<h3><code>${e(reason.guard)}</code> ${e(reason.message)}</h3>`,
-        `<ul>${held.map((c) => `<li><strong>${e(c.subject)}</strong>: ${describeAction(c, { ref })}</li>`).join('')}</ul>`,
+        `<h3><code>${e(reason.guard)}</code> ${e(reason.message)}${counted}</h3>`,
+        `<ul>${shown.map((c) => `<li><strong>${e(c.subject)}</strong>: ${describeAction(c, { ref })}</li>`).join('')}${more(shown.length, total)}</ul>`,
+      );
+    }
+    if (held.hiddenReasons > 0) {
+      out.push(
+        `<p class="more">…and ${held.hiddenReasons} more reason${held.hiddenReasons === 1 ? '' : 's'} holding ${held.hiddenChanges} change${held.hiddenChanges === 1 ? '' : 's'}, in plan.json.</p>`,
       );
     }
     out.push('</section>');
@@ -373,7 +412,7 @@ export function renderHtml(plan: Plan, opts: ReportOptions = {}): string {
   } else {
     out.push('<div class="cards">');
     for (const [category, label] of CATEGORY_CARDS) {
-      const n = changes.filter((c) => c.category === category).length;
+      const n = listing.categories.find((c) => c.category === category)?.total ?? 0;
       out.push(`<div class="card ${category}"><div class="n">${n}</div><div class="l">${label}</div></div>`);
     }
     out.push('</div>');
@@ -395,38 +434,44 @@ export function renderHtml(plan: Plan, opts: ReportOptions = {}): string {
     );
   }
 
-  if (plan.warnings.length > 0) {
+  if (warnings.total > 0) {
     out.push(
       '<section class="warnings" id="warnings">',
-      `<h2>Warnings <span class="count">${plan.warnings.length}</span></h2>`,
+      `<h2>Warnings <span class="count">${warnings.total}</span></h2>`,
     );
-    for (const g of groupWarnings(plan.warnings)) {
-      out.push(`<h3><code>${e(g.code)}</code> <span class="count">${g.warnings.length}</span></h3><ul>`);
-      for (const w of g.warnings) {
+    for (const g of warnings.groups) {
+      out.push(`<h3><code>${e(g.code)}</code> <span class="count">${g.total}</span></h3><ul>`);
+      for (const w of g.shown) {
         const subject = w.subject === undefined ? '' : ` <span class="muted">(${e(w.subject)})</span>`;
         out.push(`<li>${e(w.message)}${subject}</li>`);
       }
-      out.push('</ul>');
+      out.push(`${more(g.shown.length, g.total)}</ul>`);
     }
     out.push('</section>');
   }
 
   if (changes.length > 0) {
-    const kinds = OP_ORDER.filter((k) => changes.some((c) => c.kind === k));
+    // A summarised table holds the first of each category, removals first, in that order.
+    const rows = listing.summarised ? listing.categories.flatMap((c) => c.shown) : changes;
+    const kinds = OP_ORDER.filter((k) => rows.some((c) => c.kind === k));
+    const phaseSort = listing.summarised ? 'none' : 'ascending';
     out.push(
       '<section id="all-changes">',
       '<h2>Changes</h2>',
+      listing.summarised
+        ? `<p>This table lists ${rows.length} of the ${changes.length} changes: ${listing.categories.map((c) => `${c.shown.length < c.total ? `the first ${c.shown.length} of ${c.total}` : `all ${c.total}`} ${CATEGORY_LABELS[c.category].toLowerCase()}`).join(', ')}. ${e(FULL_LIST_POINTER)}</p>`
+        : '',
       '<div class="controls">',
       '<label>Filter <input type="search" id="filter" placeholder="email, group, org, role, reason…" autocomplete="off"></label>',
       '<label>Kind <select id="kind"><option value="">All kinds</option>',
       ...kinds.map((k) => `<option value="${e(k)}">${e(KIND_LABELS[k])}</option>`),
       '</select></label>',
-      `<span id="counter" role="status" aria-live="polite">${changes.length} of ${changes.length} changes shown</span>`,
+      `<span id="counter" role="status" aria-live="polite">${rows.length} of ${rows.length} changes shown${listing.summarised ? ` (${changes.length} in the plan)` : ''}</span>`,
       '</div>',
       '<div class="scroll">',
-      '<table id="changes">',
+      listing.summarised ? `<table id="changes" data-total="${changes.length}">` : '<table id="changes">',
       '<thead><tr>',
-      '<th scope="col" class="num" data-type="number" aria-sort="ascending"><button type="button">#</button></th>',
+      `<th scope="col" class="num" data-type="number" aria-sort="${phaseSort}"><button type="button">#</button></th>`,
       '<th scope="col" aria-sort="none"><button type="button">Kind</button></th>',
       '<th scope="col" aria-sort="none"><button type="button">Subject</button></th>',
       '<th scope="col" aria-sort="none"><button type="button">Org</button></th>',
@@ -434,7 +479,7 @@ export function renderHtml(plan: Plan, opts: ReportOptions = {}): string {
       '<th scope="col" aria-sort="none"><button type="button">Reasons</button></th>',
       '</tr></thead>',
       '<tbody>',
-      ...changes.map(row),
+      ...rows.map(row),
       '</tbody>',
       '</table>',
       '</div>',

@@ -3,35 +3,59 @@
 import type { OrgRef, Plan, RoleRef } from '../reconcile/plan.js';
 import {
   allowRemovalsHint,
+  CATEGORY_LABELS,
   type Change,
   compareSubjects,
   DEFAULT_TITLE,
   describeAction,
   EMPTY_PLAN_MESSAGE,
-  groupWarnings,
+  FULL_LIST_POINTER,
   HELD_MESSAGE,
-  heldByReason,
   INCOMPLETE_MESSAGE,
+  limitsOf,
+  listChanges,
+  listHeld,
+  listWarnings,
   planChanges,
   type ReportOptions,
   refParts,
   removalCount,
   statsLine,
   summarizeByKind,
+  summaryNote,
   type TextFormat,
 } from './describe.js';
+import { showControls } from './text.js';
 
 /**
  * Makes any directory value literal text, wherever it lands: in a table cell, a heading or right
  * after a list marker. Names come from the directory and from Devin, so `a|b*c` or `<script>`
- * must neither break a table nor become markup.
+ * must neither break a table nor become markup, a control character must show as what it is
+ * (`\u001b`), and `https://evil.example` must not become a link.
  */
 export function escapeMarkdown(value: string): string {
-  const flat = value.replace(/\r\n|[\r\n\t]/g, ' ');
+  // Line breaks and tabs become spaces (one line per value); every other control becomes `\uXXXX`,
+  // whose backslash the next step escapes, so it reads `\u001b` once rendered.
+  const flat = showControls(value.replace(/\r\n|[\r\n\t]/g, ' '));
   // `$` is GitHub's math delimiter; `&` would start an entity; the rest are CommonMark punctuation.
   const escaped = flat.replace(/[\\`*_[\]<>|~#&$]/g, (c) => `\\${c}`);
   // A value right after a list marker could start a nested block: a list item, a heading underline.
-  return escaped.replace(/^([-+=])/, '\\$1').replace(/^(\d+)([.)])/, '$1\\$2');
+  const inline = escaped.replace(/^([-+=])/, '\\$1').replace(/^(\d+)([.)])/, '$1\\$2');
+  return breakAutolinks(inline);
+}
+
+/**
+ * GitHub (GFM) turns `scheme://…`, `www.…`, `mailto:…` and `xmpp:…` into links with no markup
+ * around them (`<…>` autolinks are already broken by escaping `<`). A backslash before the `:` or
+ * the `.` is a CommonMark escape: it renders as the same text, but the text no longer starts a
+ * link. Email addresses are left as they are: every user is one, and a mailto link only opens a
+ * mail client.
+ */
+export function breakAutolinks(value: string): string {
+  return value
+    .replace(/([a-z][a-z0-9+.-]*):(?=\/\/)/gi, '$1\\:')
+    .replace(/\b(mailto|xmpp):/gi, '$1\\:')
+    .replace(/\b(www)\./gi, '$1\\.');
 }
 
 const mdRef = (ref: RoleRef | OrgRef): string => {
@@ -71,8 +95,12 @@ function plural(n: number, one: string, many = `${one}s`): string {
 
 export function renderMarkdown(plan: Plan, opts: ReportOptions = {}): string {
   const out: string[] = [];
+  const limits = limitsOf(opts);
   const changes = planChanges(plan);
-  const removals = changes.filter((c) => c.category === 'remove');
+  const listing = listChanges(changes, limits);
+  const held = listHeld(plan, limits);
+  const warnings = listWarnings(plan.warnings, limits);
+  const removals = listing.categories.find((c) => c.category === 'remove');
   const blocked = plan.guardrails.verdict === 'blocked';
 
   out.push(`# ${escapeMarkdown(opts.title ?? DEFAULT_TITLE)}`, '');
@@ -82,6 +110,10 @@ export function renderMarkdown(plan: Plan, opts: ReportOptions = {}): string {
   out.push(`- **Fingerprint:** ${code(plan.fingerprint)}`);
   out.push(`- **Directory read:** ${plan.complete ? 'complete' : '**incomplete**'}`);
   out.push(`- **Counts:** ${escapeMarkdown(statsLine(plan))}`, '');
+
+  if (listing.summarised || held.summarised || warnings.summarised) {
+    out.push(`> **Summarised.** ${summaryNote(listing, held, warnings, limits)} ${FULL_LIST_POINTER}`, '');
+  }
 
   if (!plan.complete) out.push(`> **⚠️ Incomplete directory read.** ${INCOMPLETE_MESSAGE}`, '');
 
@@ -109,10 +141,18 @@ export function renderMarkdown(plan: Plan, opts: ReportOptions = {}): string {
   if (plan.held.length > 0) {
     out.push(`## ✋ Held back (${plural(plan.held.length, 'op')}): not applied`, '');
     out.push(`> ${HELD_MESSAGE}`, '');
-    for (const { reason, changes: held } of heldByReason(plan)) {
-      out.push(`### \`${reason.guard}\`: ${escapeMarkdown(reason.message)}`, '');
-      for (const c of held) out.push(...changeItem(c, true));
+    for (const { reason, total, shown } of held.reasons) {
+      const counted = held.summarised ? ` (${firstOf(shown.length, total, 'change')})` : '';
+      out.push(`### \`${reason.guard}\`: ${escapeMarkdown(reason.message)}${counted}`, '');
+      for (const c of shown) out.push(...changeItem(c, true));
+      if (shown.length < total) out.push(`- …and ${total - shown.length} more, in plan.json`);
       out.push('');
+    }
+    if (held.hiddenReasons > 0) {
+      out.push(
+        `…and ${plural(held.hiddenReasons, 'more reason')} holding ${plural(held.hiddenChanges, 'change')}, in plan.json.`,
+        '',
+      );
     }
   }
 
@@ -127,59 +167,83 @@ export function renderMarkdown(plan: Plan, opts: ReportOptions = {}): string {
     out.push(`| | **Total** | | **${plan.ops.length}** | **${changes.length}** |`, '');
   }
 
-  if (plan.warnings.length > 0) {
-    out.push(`## Warnings (${plan.warnings.length})`, '');
-    for (const g of groupWarnings(plan.warnings)) {
-      out.push(`### \`${g.code}\` (${g.warnings.length})`, '');
-      for (const w of g.warnings) {
+  if (warnings.total > 0) {
+    out.push(`## Warnings (${warnings.total})`, '');
+    for (const g of warnings.groups) {
+      out.push(`### \`${escapeMarkdown(g.code)}\` (${g.total})`, '');
+      for (const w of g.shown) {
         const subject = w.subject === undefined ? '' : ` (${escapeMarkdown(w.subject)})`;
         out.push(`- ${escapeMarkdown(w.message)}${subject}`);
       }
+      if (g.shown.length < g.total) out.push(`- …and ${g.total - g.shown.length} more, in plan.json`);
       out.push('');
     }
   }
 
-  const kept = changes.filter((c) => c.category !== 'remove');
-  const users = bySubject(
-    kept.filter((c) => c.subjectType === 'user'),
-    // Emails compare case-insensitively (DESIGN §3): one heading per person.
-    (e) => e.trim().toLowerCase(),
-  );
-  const groups = bySubject(
-    kept.filter((c) => c.subjectType === 'group'),
-    (g) => g,
-  );
-  if (users.length > 0) {
-    out.push(`## Changes by user (${plural(users.length, 'user')})`, '');
-    for (const [email, list] of users) {
-      out.push(`### ${escapeMarkdown(email)}`, '');
-      for (const c of list) out.push(...changeItem(c, false));
+  if (listing.summarised) {
+    // Too many to list by person: the first of each category, removals first.
+    for (const sample of listing.categories) {
+      const remove = sample.category === 'remove';
+      const label = `${remove ? '⛔ ' : ''}${CATEGORY_LABELS[sample.category]}`;
+      out.push(
+        `## ${label} (${firstOf(sample.shown.length, sample.total, 'change')})${remove && blocked ? ': BLOCKED' : ''}`,
+        '',
+      );
+      if (remove) out.push(removalNote(plan, blocked), '');
+      for (const c of sample.shown) out.push(...changeItem(c, true));
+      if (sample.shown.length < sample.total) {
+        out.push(`- …and ${sample.total - sample.shown.length} more, in plan.json`);
+      }
       out.push('');
     }
-  }
-  if (groups.length > 0) {
-    out.push(`## Changes by group (${plural(groups.length, 'group')})`, '');
-    for (const [group, list] of groups) {
-      out.push(`### ${escapeMarkdown(group)}`, '');
-      for (const c of list) out.push(...changeItem(c, false));
-      out.push('');
-    }
-  }
-
-  if (removals.length > 0) {
-    out.push(`## ⛔ Removals (${removals.length})${blocked ? ': BLOCKED' : ''}`, '');
-    out.push(
-      blocked
-        ? `> **These remove access and are blocked.** They run only after approval: \`${allowRemovalsHint(plan)}\`.`
-        : '> **These remove access.** They run last, in this order.',
-      '',
+  } else {
+    const kept = changes.filter((c) => c.category !== 'remove');
+    const users = bySubject(
+      kept.filter((c) => c.subjectType === 'user'),
+      // Emails compare case-insensitively (DESIGN §3): one heading per person.
+      (e) => e.trim().toLowerCase(),
     );
-    for (const c of removals) out.push(...changeItem(c, true));
-    out.push('');
+    const groups = bySubject(
+      kept.filter((c) => c.subjectType === 'group'),
+      (g) => g,
+    );
+    if (users.length > 0) {
+      out.push(`## Changes by user (${plural(users.length, 'user')})`, '');
+      for (const [email, list] of users) {
+        out.push(`### ${escapeMarkdown(email)}`, '');
+        for (const c of list) out.push(...changeItem(c, false));
+        out.push('');
+      }
+    }
+    if (groups.length > 0) {
+      out.push(`## Changes by group (${plural(groups.length, 'group')})`, '');
+      for (const [group, list] of groups) {
+        out.push(`### ${escapeMarkdown(group)}`, '');
+        for (const c of list) out.push(...changeItem(c, false));
+        out.push('');
+      }
+    }
+    if (removals !== undefined) {
+      out.push(`## ⛔ Removals (${removals.total})${blocked ? ': BLOCKED' : ''}`, '');
+      out.push(removalNote(plan, blocked), '');
+      for (const c of removals.shown) out.push(...changeItem(c, true));
+      out.push('');
+    }
   }
 
   return `${out
     .join('\n')
     .replace(/\n{3,}/g, '\n\n')
     .trimEnd()}\n`;
+}
+
+function removalNote(plan: Plan, blocked: boolean): string {
+  return blocked
+    ? `> **These remove access and are blocked.** They run only after approval: \`${allowRemovalsHint(plan)}\`.`
+    : '> **These remove access.** They run last, in this order.';
+}
+
+/** "the first 100 of 23000 changes", or "12 changes" when all are shown. */
+function firstOf(shown: number, total: number, noun: string): string {
+  return shown < total ? `the first ${shown} of ${total} ${noun}s` : plural(total, noun);
 }

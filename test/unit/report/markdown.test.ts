@@ -49,8 +49,9 @@ describe('renderMarkdown', () => {
       '# Nightly sync',
       '',
       '- **Created:** 2025-06-02T09:30:00.000Z',
-      '- **Directory source:** ldaps://dc1.corp.example:636',
-      '- **Devin:** https://api.devin.ai',
+      // A backslash before `://` renders as the same text, but GitHub no longer links it.
+      '- **Directory source:** ldaps\\://dc1.corp.example:636',
+      '- **Devin:** https\\://api.devin.ai',
       '- **Fingerprint:** `3f9a1c0d2b7e4a5f8c6d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b`',
       '- **Directory read:** complete',
       '- **Counts:** Directory: 240 users, 31 groups · Devin: 212 users, 9 groups · managed users: 198',
