@@ -71,9 +71,10 @@ function exited(child: ChildProcess): Promise<void> {
   });
 }
 
-export async function startRedis(): Promise<TestRedis> {
+/** `port`: listen there (a port a daemon was already told to use, while nothing listened on it). */
+export async function startRedis(opts: { port?: number } = {}): Promise<TestRedis> {
   const dir = await mkdtemp(join(tmpdir(), 'idsync-redis-'));
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const url = `redis://127.0.0.1:${port}`;
   let child = spawnRedis(port, dir);
   await waitForPing(url, child);
