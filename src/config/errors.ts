@@ -10,9 +10,13 @@ export interface ConfigProblem {
   message: string;
 }
 
+/** A key path can hold a key megabytes long; a message shows its start. */
+const MAX_PATH_SHOWN = 200;
+
 export function formatProblem(file: string, p: ConfigProblem): string {
   const where = p.line === undefined ? file : `${file}:${p.line}:${p.column ?? 1}`;
-  return p.path === '' ? `${where}: ${p.message}` : `${where}: ${p.path}: ${p.message}`;
+  const path = p.path.length > MAX_PATH_SHOWN ? `${p.path.slice(0, MAX_PATH_SHOWN - 3)}...` : p.path;
+  return path === '' ? `${where}: ${p.message}` : `${where}: ${path}: ${p.message}`;
 }
 
 /** Problems in file order, so the output reads top to bottom like the file. */

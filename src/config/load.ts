@@ -228,34 +228,37 @@ function serverSecretProblems(
 }
 
 function yamlProblems(src: YamlSource): ConfigProblem[] {
-  // Duplicate keys are independent mistakes, each worth reporting; after the first real syntax
-  // error the parser's further errors are mostly echoes of it. Locating one costs a walk of the
-  // document, so only as many as are reported (ConfigError drops the rest).
-  const dupes = src.doc.errors.filter((e) => e.code === 'DUPLICATE_KEY').slice(0, MAX_PROBLEMS + 1);
+  // Duplicate keys are independent mistakes, each worth reporting (as many as ConfigError shows);
+  // after the first real syntax error the parser's further errors are mostly echoes of it.
+  const dupes: ConfigProblem[] = src.duplicateKeys(MAX_PROBLEMS + 1).map(({ path, offset }) => ({
+    path: formatPath(path),
+    ...src.position(offset),
+    message: `duplicate key ${quoteShort(String(path[path.length - 1] ?? ''))}: a key may appear only once in a mapping`,
+  }));
   const syntax = src.doc.errors.filter((e) => e.code !== 'DUPLICATE_KEY').slice(0, 1);
   const tags = src.doc.warnings.filter((w) => w.code === 'TAG_RESOLVE_FAILED');
-  return [...dupes, ...syntax, ...tags].map((e) => {
-    const offset = e.pos[0];
-    const pos = src.position(offset);
-    const path = src.pathAt(offset);
-    let message: string;
-    if (e.code === 'DUPLICATE_KEY') {
-      message = `duplicate key ${quoteShort(String(path[path.length - 1] ?? ''))}: a key may appear only once in a mapping`;
-    } else if (e.code === 'MULTIPLE_DOCS') {
-      // The library's text quotes the lines around it.
-      message =
-        'a second YAML document starts here (---): expected one document per file; remove this line, or move what follows to another file';
-    } else if (isSecretPath(path)) {
-      // Some parser messages quote the text they choked on; near a secret, say less.
-      message = `YAML syntax error (${e.code})`;
-    } else {
-      message = `YAML ${e.code === 'TAG_RESOLVE_FAILED' ? 'error' : 'syntax error'}: ${e.message}`;
-    }
-    // A syntax error's position is where the parser gave up, often the next key: naming that
-    // key's path would mislead, so only a duplicate key gets one.
-    const shown = e.code === 'DUPLICATE_KEY' ? formatPath(path) : '';
-    return { path: shown, line: pos.line, column: pos.column, message };
-  });
+  return [
+    ...dupes,
+    ...[...syntax, ...tags].map((e) => {
+      const offset = e.pos[0];
+      const pos = src.position(offset);
+      const path = src.pathAt(offset);
+      let message: string;
+      if (e.code === 'MULTIPLE_DOCS') {
+        // The library's text quotes the lines around it.
+        message =
+          'a second YAML document starts here (---): expected one document per file; remove this line, or move what follows to another file';
+      } else if (isSecretPath(path)) {
+        // Some parser messages quote the text they choked on; near a secret, say less.
+        message = `YAML syntax error (${e.code})`;
+      } else {
+        message = `YAML ${e.code === 'TAG_RESOLVE_FAILED' ? 'error' : 'syntax error'}: ${e.message}`;
+      }
+      // A syntax error's position is where the parser gave up, often the next key: naming that
+      // key's path would mislead.
+      return { path: '', line: pos.line, column: pos.column, message };
+    }),
+  ];
 }
 
 /** `*File` values read, keyed by formatted key path (`devin.tokenFile`). */

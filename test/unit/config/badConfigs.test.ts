@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: these strings are config text in ${VAR} syntax
 // Bad configs: each must fail with one exact message per problem, at `file:line:column`, naming the
 // key path, what was expected and what was found; and `validate` must exit 2 for each.
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,10 +26,17 @@ const base = (...extra: string[]): string => lines(SOURCE, DEVIN, MAPPINGS, extr
 interface Case {
   name: string;
   text: string;
+  /** The file's bytes, when they are not UTF-8 text (`text` then only documents them). */
+  bytes?: () => Buffer;
   /** `line:column: path: message`, the file name is prefixed by the test. */
   expected: string[];
   env?: Record<string, string>;
 }
+
+const LATIN1_E = Buffer.from([0xe9]);
+const utf16 = (text: string): Buffer => Buffer.from(text, 'utf16le');
+const KNOWN_TOP =
+  'source, devin, mappings, rolePrecedence, scope, state, guardrails, schedule, mode, redis, server';
 
 const cases: Case[] = [
   {
@@ -419,6 +427,199 @@ const cases: Case[] = [
       '9:17: scope.adopt: expected one of "none", "matching", "all", found "some"',
     ],
   },
+  // ---- values that cannot work (issue 9, item 6) ----
+  {
+    name: 'devin timeoutMs above 2^31-1 (a Node timer overflows and fires at once)',
+    text: lines(SOURCE, DEVIN, ['  timeoutMs: 3000000000'], MAPPINGS),
+    expected: [
+      '6:14: devin.timeoutMs: expected a number <= 2147483647 (about 24.8 days: a longer timer overflows and fires at once), found 3000000000',
+    ],
+  },
+  {
+    name: 'ldap connectTimeoutMs and timeoutMs above 2^31-1',
+    text: lines(
+      [
+        'source:',
+        '  type: ldap',
+        '  url: ldaps://dc1.corp.example:636',
+        '  bindDN: cn=idsync,dc=corp,dc=example',
+        '  bindPasswordFile: token.txt',
+        '  profile: openldap',
+        '  userBase: ou=people,dc=corp,dc=example',
+        '  groupBase: ou=groups,dc=corp,dc=example',
+        '  connectTimeoutMs: 2147483648',
+        '  timeoutMs: 1e12',
+      ],
+      DEVIN,
+      MAPPINGS,
+    ),
+    expected: [
+      '9:21: source.connectTimeoutMs: expected a number <= 2147483647 (about 24.8 days: a longer timer overflows and fires at once), found 2147483648',
+      '10:14: source.timeoutMs: expected a number <= 2147483647 (about 24.8 days: a longer timer overflows and fires at once), found 1000000000000',
+    ],
+  },
+  {
+    name: 'maxRequestsPerSecond between 0 and 1 (validate would wait forever)',
+    text: lines(SOURCE, DEVIN, ['  maxRequestsPerSecond: 0.5'], MAPPINGS),
+    expected: ['6:25: devin.maxRequestsPerSecond: expected 0 (no limit) or a number >= 1, found 0.5'],
+  },
+  {
+    name: 'an inline token with a non-ASCII character (HTTP headers refuse it)',
+    text: lines(SOURCE, ['devin:', '  token: cog_secret_valué'], MAPPINGS),
+    expected: [
+      '5:10: devin.token: expected a non-empty token of printable ASCII without white space, found [redacted]',
+    ],
+  },
+  {
+    name: 'an inline token with a control character',
+    text: lines(SOURCE, ['devin:', '  token: "cog_secret_value\\u0007"'], MAPPINGS),
+    expected: [
+      '5:10: devin.token: expected a non-empty token of printable ASCII without white space, found [redacted]',
+    ],
+  },
+  {
+    name: 'a token file with a control character',
+    text: lines(SOURCE, ['devin:', '  tokenFile: bell-token.txt'], MAPPINGS),
+    expected: [
+      '5:14: devin.tokenFile: the token in "{dir}/bell-token.txt" has a non-ASCII or control character at character 9: expected printable ASCII characters only (an HTTP header cannot carry others)',
+    ],
+  },
+  {
+    name: 'a token file with a non-ASCII character',
+    text: lines(SOURCE, ['devin:', '  tokenFile: accent-token.txt'], MAPPINGS),
+    expected: [
+      '5:14: devin.tokenFile: the token in "{dir}/accent-token.txt" has a non-ASCII or control character at character 13: expected printable ASCII characters only (an HTTP header cannot carry others)',
+    ],
+  },
+  {
+    name: 'a token file that is a FIFO (the read would hang)',
+    text: lines(SOURCE, ['devin:', '  tokenFile: token.fifo'], MAPPINGS),
+    expected: [
+      '5:14: devin.tokenFile: cannot read "{dir}/token.fifo": it is a FIFO (named pipe), not a regular file',
+    ],
+  },
+  {
+    name: 'a token file that is /dev/zero (the read would never end)',
+    text: lines(SOURCE, ['devin:', '  tokenFile: /dev/zero'], MAPPINGS),
+    expected: [
+      '5:14: devin.tokenFile: cannot read "/dev/zero": it is a character device, not a regular file',
+    ],
+  },
+  {
+    name: 'a token file over 64 KiB',
+    text: lines(SOURCE, ['devin:', '  tokenFile: big-token.txt'], MAPPINGS),
+    expected: [
+      '5:14: devin.tokenFile: cannot read "{dir}/big-token.txt": it is too large (70000 bytes; at most 64 KiB) for a secret',
+    ],
+  },
+  {
+    name: 'a token file that is not UTF-8',
+    text: lines(SOURCE, ['devin:', '  tokenFile: latin1-token.txt'], MAPPINGS),
+    expected: [
+      '5:14: devin.tokenFile: cannot read "{dir}/latin1-token.txt": not valid UTF-8 at byte offset 8: save the file as UTF-8',
+    ],
+  },
+  {
+    name: 'a short inline adminToken and a webhookSecret with white space',
+    text: base('server:', '  adminToken: s3cr3t', '  webhookSecret: "s3cr3t webhook secret"'),
+    expected: [
+      '12:15: server.adminToken: expected a secret with at least 16 characters, found 6 characters (the value is not shown)',
+      '13:18: server.webhookSecret: expected a secret with no white space, found white space at character 7 (the value is not shown)',
+    ],
+  },
+  {
+    name: 'an adminToken with a non-ASCII character',
+    text: base('server:', '  adminToken: s3cr3t-admin-tokén-value'),
+    expected: [
+      '12:15: server.adminToken: expected a secret with printable ASCII characters only (an HTTP header cannot carry others), found a non-ASCII or control character at character 17 (the value is not shown)',
+    ],
+  },
+  {
+    name: 'a short adminTokenFile and a webhookSecretFile with white space',
+    text: base('server:', '  adminTokenFile: short-admin.txt', '  webhookSecretFile: spaced-token.txt'),
+    expected: [
+      '12:19: server.adminTokenFile: the secret in "{dir}/short-admin.txt" has 6 characters: expected at least 16 characters',
+      '13:22: server.webhookSecretFile: the secret in "{dir}/spaced-token.txt" contains white space (only one trailing newline is trimmed)',
+    ],
+  },
+  {
+    name: 'schedule over a year',
+    text: base('schedule:', '  every: 400d'),
+    expected: ['12:10: schedule.every: expected at most 365d between runs, found "400d"'],
+  },
+  {
+    name: 'schedule with an absurd number of days',
+    text: base('schedule: { every: 99999999999999999999d }'),
+    expected: ['11:20: schedule.every: expected at most 365d between runs, found "99999999999999999999d"'],
+  },
+  {
+    name: 'a ${VAR} value in a non-secret key is not shown',
+    text: lines(SOURCE, DEVIN, ['  baseUrl: ${DEVIN_URL}'], MAPPINGS),
+    env: { DEVIN_URL: 'cog_secret_value_in_the_wrong_key' },
+    expected: [
+      '6:12: devin.baseUrl: expected an http(s) URL such as https://api.devin.ai, found a value from ${DEVIN_URL} (not shown)',
+    ],
+  },
+  {
+    name: 'a ${VAR} value in a complete message is not shown either',
+    text: base('rolePrecedence: [org_admin, "${ROLE}"]', 'mode: "${MODE}"'),
+    env: { ROLE: 'org_admin', MODE: 'cog_secret_value' },
+    expected: [
+      '11:29: rolePrecedence[1]: expected each role once, found a value from ${ROLE} (not shown) again (first at rolePrecedence[0])',
+      '12:7: mode: expected one of "review", "auto", found a value from ${MODE} (not shown)',
+    ],
+  },
+  {
+    name: 'two YAML documents',
+    text: base('---', 'mode: auto'),
+    expected: [
+      '11:1: a second YAML document starts here (---): expected one document per file; remove this line, or move what follows to another file',
+    ],
+  },
+  {
+    name: 'UTF-16 with a byte order mark',
+    text: '(the valid base, in UTF-16LE with a BOM)',
+    bytes: () => utf16(`\uFEFF${base()}`),
+    expected: ['1:1: the file is UTF-16 (it starts with a UTF-16 byte order mark): save it as UTF-8'],
+  },
+  {
+    name: 'UTF-16 without a byte order mark (NUL bytes)',
+    text: '(the valid base, in UTF-16LE)',
+    bytes: () => utf16(base()),
+    expected: ['1:2: NUL byte at byte offset 1: the file looks like UTF-16 or binary data; save it as UTF-8'],
+  },
+  {
+    name: 'invalid UTF-8 (a Latin-1 é in a group name)',
+    text: '(the valid base, with devin-platform spelled devin-plat\\xe9form)',
+    bytes: () => {
+      const [before, after] = base().split('devin-platform') as [string, string];
+      return Buffer.concat([Buffer.from(`${before}devin-plat`), LATIN1_E, Buffer.from(`form${after}`)]);
+    },
+    expected: ['7:30: not valid UTF-8 at byte offset 110: save the file as UTF-8'],
+  },
+  {
+    name: 'a config file over 1 MiB',
+    text: `${base()}${'# padding\n'.repeat(110_000)}`,
+    expected: [' cannot read the config file: it is too large (1100205 bytes; at most 1 MiB)'],
+  },
+  {
+    name: 'thousands of unknown keys: the first 50, then a count',
+    text: base(...Array.from({ length: 20_000 }, (_, i) => `unknown${i}: x`)),
+    expected: [
+      ...Array.from(
+        { length: 50 },
+        (_, i) => `${11 + i}:1: unknown${i}: unknown key "unknown${i}"; expected one of: ${KNOWN_TOP}`,
+      ),
+      ' ...and 19950 more problems',
+    ],
+  },
+  {
+    name: 'a very long unknown key: no suggestion, and not quoted whole',
+    text: base(`${'k'.repeat(1000)}: x`),
+    expected: [
+      `11:1: ${'k'.repeat(197)}...: unknown key "${'k'.repeat(77)}..."; expected one of: ${KNOWN_TOP}`,
+    ],
+  },
 ];
 
 let dir: string;
@@ -429,6 +630,12 @@ beforeAll(async () => {
   await writeFile(join(dir, 'token.txt'), 'cog_from_file\n');
   await writeFile(join(dir, 'empty.txt'), '\n');
   await writeFile(join(dir, 'spaced-token.txt'), 'cog_from file\n');
+  await writeFile(join(dir, 'bell-token.txt'), 'cog_from\u0007file\n');
+  await writeFile(join(dir, 'accent-token.txt'), 'cog_from_fil\u00e9\n');
+  await writeFile(join(dir, 'latin1-token.txt'), Buffer.concat([Buffer.from('cog_from'), LATIN1_E]));
+  await writeFile(join(dir, 'big-token.txt'), `cog_from${'x'.repeat(70_000 - 8)}`);
+  await writeFile(join(dir, 'short-admin.txt'), 's3cr3t\n');
+  execFileSync('mkfifo', [join(dir, 'token.fifo')]);
 });
 
 afterAll(async () => {
@@ -444,7 +651,7 @@ describe('bad configs', () => {
 
   it.each(cases)('$name', async (c) => {
     const file = join(dir, `${slug(c.name)}.yaml`);
-    await writeFile(file, c.text);
+    await writeFile(file, c.bytes ? c.bytes() : c.text);
     const env = c.env ?? {};
 
     const err = await loadConfig(file, { env }).then(
@@ -456,6 +663,8 @@ describe('bad configs', () => {
     expect(problems).toEqual(c.expected.map((l) => `${file}:${l.replaceAll('{dir}', dir)}`));
     // Secrets never reach a message.
     for (const p of problems) expect(p).not.toMatch(/cog_secret_value|cog_from|s3cr3t/);
+    // No message quotes a megabyte: every line stays short.
+    for (const p of problems) expect(p.length - file.length).toBeLessThan(500);
 
     const out: string[] = [];
     const errOut: string[] = [];
