@@ -1,6 +1,7 @@
 // DevinClient: the identity endpoints of the Devin v3 API (ENDPOINTS.md §3–8), with the retry,
 // rate-limit and pagination rules of DESIGN §7. A thin shell: every response is parsed with the
 // zod schemas at this edge, and the rest of idsync trusts the types.
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { silentLogger } from '../log/logger.js';
@@ -180,6 +181,8 @@ export class DevinClient {
     this.log = (options.logger ?? silentLogger).child({ component: 'devin-client' });
     this.random = options.random ?? Math.random;
     this.onExchange = options.onExchange;
+    // One abort listener per request in flight or waiting to retry: more than the default 10 may be.
+    setMaxListeners(0, this.aborter.signal);
   }
 
   /**
