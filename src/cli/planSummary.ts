@@ -1,7 +1,9 @@
 // The plan as a few lines for a terminal: counts by op kind in execution order, the guardrail
-// verdict and the warnings. The full story is in the reports.
+// verdict and the warnings. The full story is in the reports. Hold and guardrail reasons name
+// directory groups, so every line goes out with its control characters made visible: a group
+// named "\u001b[31mroot" must not colour the terminal, nor "\r" overwrite the verdict.
 import { OP_ORDER, type Op, type OpKind, type Plan, removalCount } from '../reconcile/index.js';
-import { EMPTY_PLAN_MESSAGE, KIND_LABELS } from '../report/index.js';
+import { EMPTY_PLAN_MESSAGE, KIND_LABELS, terminalText } from '../report/index.js';
 
 export function planSummaryLines(plan: Plan): string[] {
   const lines: string[] = [];
@@ -55,7 +57,7 @@ export function planSummaryLines(plan: Plan): string[] {
     lines.push(`${plan.warnings.length} warning(s): ${[...byCode].map(([c, n]) => `${c} ×${n}`).join(', ')}`);
   }
   lines.push(`fingerprint ${plan.fingerprint}`);
-  return lines;
+  return lines.map(terminalText);
 }
 
 /** Bulk ops count their subjects: one invite op for 87 people reads as 87. */

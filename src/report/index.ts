@@ -14,4 +14,5 @@ export {
 export { escapeHtml, renderHtml } from './html.js';
 export { PlanFileError, type PlanFileIssue, parsePlanJson, renderJson } from './json.js';
 export { escapeMarkdown, renderMarkdown } from './markdown.js';
+export { showControls, terminalText } from './text.js';
 export { type ReportPaths, writeReports } from './writeReports.js';

@@ -52,10 +52,13 @@ export function escapeMarkdown(value: string): string {
  * mail client.
  */
 export function breakAutolinks(value: string): string {
-  return value
-    .replace(/([a-z][a-z0-9+.-]*):(?=\/\/)/gi, '$1\\:')
-    .replace(/\b(mailto|xmpp):/gi, '$1\\:')
-    .replace(/\b(www)\./gi, '$1\\.');
+  return (
+    value
+      .replace(/([a-z][a-z0-9+.-]*):(?=\/\/)/gi, '$1\\:')
+      // Wherever they are: GFM also links `_www.…` and `(mailto:…`, after punctuation.
+      .replace(/(mailto|xmpp):/gi, '$1\\:')
+      .replace(/(www)\./gi, '$1\\.')
+  );
 }
 
 const mdRef = (ref: RoleRef | OrgRef): string => {
