@@ -2,6 +2,7 @@
 // scheduler and workers, over Redis. SIGTERM stops taking work, lets op jobs finish and hands a
 // run in progress back to the queue, closes the server, and closes Redis last; exit 0.
 import { Command } from 'commander';
+import { Gauge } from 'prom-client';
 import { defaultConfigPath, type ServerSettings } from '../config/index.js';
 import { startDaemon } from '../daemon/daemon.js';
 import { untilSignal } from '../daemon/signals.js';
@@ -42,6 +43,15 @@ async function runDaemon(opts: DaemonCommandOptions): Promise<number> {
     // Listen first: /healthz answers and /readyz says 503 while Redis is down, instead of no HTTP
     // at all (which a kubelet reads as a dead process and restarts, over and over).
     waitForRedis: false,
+  });
+  // The watchdog's verdict (src/daemon/watchdog.ts), read at every scrape.
+  new Gauge({
+    name: 'idsync_run_stuck',
+    help: "1 while the sync is stuck: a run waiting with no run active for too long, or Redis lost idsync's data and no run has finished since.",
+    registers: [registry],
+    collect() {
+      this.set(daemon.health().ok ? 0 : 1);
+    },
   });
   const settings = config.server ?? DEFAULT_SERVER;
   let app: Awaited<ReturnType<typeof buildServer>>;

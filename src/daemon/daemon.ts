@@ -10,8 +10,6 @@ import {
   DEFAULT_PREFIX,
   OPS_QUEUE,
   opJobOptions,
-  SCHEDULER_ID,
-  SYNC_JOB,
   SYNC_JOB_OPTIONS,
   SYNC_QUEUE,
 } from '../apply/queue/names.js';
@@ -25,7 +23,8 @@ import { createEdge, type Edge } from './edge.js';
 import { createSyncProcessor } from './runJob.js';
 import { QueueRunService } from './runService.js';
 import { RunStore } from './runStore.js';
-import { type DaemonMetrics, NO_METRICS } from './types.js';
+import { type DaemonMetrics, NO_METRICS, type TriggerResult } from './types.js';
+import { applyQueueSettings, type SyncHealth, SyncWatchdog } from './watchdog.js';
 
 export interface DaemonTuning {
   /** Key prefix of the queues and of idsync's own keys. Default `idsync`. */
@@ -44,6 +43,10 @@ export interface DaemonTuning {
   pollMs: number;
   /** Without progress for this long, the conductor inspects the phase's jobs. */
   stuckCheckMs: number;
+  /** How often the watchdog looks for lost Redis data and stuck runs (src/daemon/watchdog.ts). */
+  watchdogMs: number;
+  /** A run waiting this long with no run active makes the sync "stuck" (/readyz 503). */
+  stuckAfterMs: number;
 }
 
 export const DEFAULT_TUNING: Omit<DaemonTuning, 'opConcurrency'> = {
@@ -55,6 +58,8 @@ export const DEFAULT_TUNING: Omit<DaemonTuning, 'opConcurrency'> = {
   opBackoffMs: DEFAULT_JOB_TUNING.opBackoffMs,
   pollMs: 100,
   stuckCheckMs: 15_000,
+  watchdogMs: 5_000,
+  stuckAfterMs: 60_000,
 };
 
 export interface DaemonOptions {
@@ -84,6 +89,8 @@ export interface Daemon {
   ledger: RedisStateStore;
   queues: BullQueue[];
   redis: Redis;
+  /** The watchdog's verdict: stuck runs, Redis data lost (always healthy without workers). */
+  health(): SyncHealth;
   /** Stop taking jobs, hand back or finish running ones, then close Redis last. */
   close(): Promise<void>;
 }
@@ -122,7 +129,23 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const ledger = new RedisStateStore(redis, tuning.prefix);
   const onExchange = observeDevinExchanges(metrics);
   const readClient = new DevinClient({ ...config.devin, logger, onExchange });
-  const service = new QueueRunService({ store, syncQueue, redis, readClient, logger });
+  const service = new QueueRunService({
+    store,
+    syncQueue,
+    redis,
+    readClient,
+    logger,
+    health: (): SyncHealth => watchdog.health(),
+  });
+  const watchdog: SyncWatchdog = new SyncWatchdog({
+    store,
+    syncQueue,
+    logger,
+    restore: () => applyQueueSettings(syncQueue, config, opts.scheduler, log),
+    trigger: (t): Promise<TriggerResult> => service.trigger(t),
+    everyMs: tuning.watchdogMs,
+    stuckAfterMs: tuning.stuckAfterMs,
+  });
   const edge = createEdge({
     url: config.redis.url,
     prefix: tuning.prefix,
@@ -132,6 +155,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
 
   let stopping = false;
+  // Aborted by close(): reads and op requests in flight stop, and their runs are handed back.
+  const stop = new AbortController();
   const workers: Worker[] = [];
   let opsClient: DevinClient | undefined;
   if (opts.workers) {
@@ -171,13 +196,22 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         },
         trigger: (t) => service.trigger(t),
         keepRuns: config.redis.keepRuns,
+        signal: stop.signal,
       }),
       { ...workerOptions, concurrency: 1 },
     );
     const rps = config.devin.maxRequestsPerSecond;
     const opsWorker = new Worker(
       OPS_QUEUE,
-      createOpProcessor({ client: opsClient, ledger, progress: store, opsQueue, metrics, logger }),
+      createOpProcessor({
+        client: opsClient,
+        ledger,
+        progress: store,
+        opsQueue,
+        metrics,
+        logger,
+        signal: stop.signal,
+      }),
       {
         ...workerOptions,
         concurrency: tuning.opConcurrency,
@@ -202,23 +236,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (stopping) return;
     for (const w of workers)
       w.run().catch((err: unknown) => log.error({ err, queue: w.name }, 'worker stopped'));
-    if (opts.scheduler) {
-      if (config.schedule) {
-        await syncQueue.upsertJobScheduler(
-          SCHEDULER_ID,
-          { every: config.schedule.everyMs },
-          {
-            name: SYNC_JOB.tick,
-            data: {},
-            opts: { removeOnComplete: { count: 10 }, removeOnFail: { count: 100 } },
-          },
-        );
-        log.info({ every: config.schedule.every }, 'schedule set');
-      } else {
-        // The schedule lives in Redis: one removed from the config must stop there too.
-        await syncQueue.removeJobScheduler(SCHEDULER_ID);
-      }
-    }
+    // The same settings again after Redis lost its data (the watchdog).
+    await applyQueueSettings(syncQueue, config, opts.scheduler, log);
+    if (opts.workers && !stopping) await watchdog.start();
     log.info(
       {
         workers: opts.workers,
@@ -241,8 +261,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     ledger,
     queues: [syncQueue, opsQueue],
     redis,
+    health: () => (opts.workers ? watchdog.health() : { ok: true, reasons: [] }),
     async close() {
       stopping = true;
+      // Reads and op requests in flight stop now (a slow Devin must not hold the shutdown): the
+      // conductor hands its run back, op jobs go back to wait unsettled.
+      stop.abort();
+      readClient.abort('shutting down');
+      opsClient?.abort('shutting down');
+      await watchdog.stop();
       // Waits for running jobs: op jobs finish (each is one op); a conductor sees `stopping` and
       // hands its run back to the queue for another replica.
       await Promise.all(workers.map((w) => w.close()));
