@@ -369,7 +369,7 @@ export function renderHtml(plan: Plan, opts: ReportOptions = {}): string {
       '<p>Additions still apply. Removals and role changes need approval:</p>',
       `<ul>${plan.guardrails.reasons.map((r) => `<li>${e(r)}</li>`).join('')}</ul>`,
       n > 0
-        ? `<p>Review the ${n} change${n === 1 ? '' : 's'} below, then approve with <code>${e(allowRemovalsHint(plan))}</code>.</p>`
+        ? `<p>Review the ${n} change${n === 1 ? '' : 's'} ${listing.summarised ? '(the first of each category are below, and plan.json lists all)' : 'below'}, then approve with <code>${e(allowRemovalsHint(plan))}</code>.</p>`
         : '',
       '</section>',
     );

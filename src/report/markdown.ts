@@ -130,7 +130,7 @@ export function renderMarkdown(plan: Plan, opts: ReportOptions = {}): string {
     out.push('>');
     if (removalCount(plan) > 0) {
       out.push(
-        `> Review the ${plural(removalCount(plan), 'change')} below, then approve them with \`${allowRemovalsHint(plan)}\`.`,
+        `> Review the ${plural(removalCount(plan), 'change')} ${listing.summarised ? '(the first of each category are below, and plan.json lists all)' : 'below'}, then approve them with \`${allowRemovalsHint(plan)}\`.`,
       );
     }
     out.push('');
