@@ -320,7 +320,7 @@ export function jsonSyntaxProblem(text: string): JsonSyntaxProblem | undefined {
         return;
       }
     }
-    stop('unexpected character');
+    stop(c === ']' || c === '}' ? 'expected a value (is there a comma too many?)' : 'unexpected character');
   };
   try {
     value();
