@@ -3,9 +3,11 @@
 // manifest checked against the Kubernetes API types with unknown fields rejected, the hardened pod
 // defaults, the render-time refusals (secrets inline, a daemon without Redis, …), and the files
 // generated from values.yaml and idsync's config schema.
+import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
@@ -270,6 +272,18 @@ describe('helm/idsync', () => {
       expect(r.stdout).toContain('0 chart(s) failed');
     },
   );
+
+  it('packages, with the values schema and the notes inside', async () => {
+    const out = join(home, 'package');
+    const r = await helm(bin, home, ['package', CHART_DIR, '--destination', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const chart = parse(await readFile(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as { version: string };
+    const archive = join(out, `idsync-${chart.version}.tgz`);
+    const { stdout } = await promisify(execFile)('tar', ['-tzf', archive]);
+    expect(stdout.split('\n')).toEqual(
+      expect.arrayContaining(['idsync/values.schema.json', 'idsync/templates/NOTES.txt', 'idsync/README.md']),
+    );
+  });
 
   describe.each(VALUE_SETS)('$name', ({ values, args, kinds }) => {
     it('renders the expected kinds, each valid against the Kubernetes schemas with no unknown field', async () => {
