@@ -36,7 +36,8 @@ export type DirectoryWarningCode =
   | 'member-outside-base'
   | 'group-cycle'
   | 'invalid-email'
-  | 'member-not-a-user';
+  | 'member-not-a-user'
+  | 'member-list-unreadable';
 
 export interface DirectoryWarning {
   code: DirectoryWarningCode;

@@ -34,6 +34,7 @@ const WARNING_CODES = [
   'direct-access-conflict',
   'invalid-email',
   'member-not-a-user',
+  'member-list-unreadable',
   'held-back',
   'invalid-idp-group-name',
   'email-changed',

@@ -9,7 +9,10 @@
 //
 // A member list that looks empty is not taken at its word either: groupOfNames and
 // groupOfUniqueNames must have a member (schema MUST), so one that comes back without any was not
-// readable (an ACL), and the group is flagged `unreadable` and the read marked incomplete.
+// readable (an ACL), and the group is flagged `unreadable` with a warning. That alone does not make
+// the read incomplete: the core holds back what a mapping over such a group (or a group nested in
+// it) could explain, so one hidden group elsewhere under groupBase does not hold every removal.
+// A member read that *failed* (a slice, a dropped connection) does make the read incomplete.
 import {
   type Entry,
   type Filter,
@@ -184,6 +187,8 @@ const REQUIRED_MEMBER_ATTRIBUTE: Readonly<Record<string, string>> = {
 
 export class LdapReader {
   private readonly incomplete: string[] = [];
+  /** Member lists hidden from the bind account (warnings; the core holds back what they explain). */
+  private readonly hidden: DirectoryWarning[] = [];
   private readonly log: Logger;
   private totalPages = 0;
 
@@ -213,7 +218,7 @@ export class LdapReader {
       groups: resolved,
       complete: this.incomplete.length === 0,
       incompleteReasons: [...this.incomplete],
-      warnings,
+      warnings: [...this.hidden, ...warnings],
     };
     this.log.info(
       {
@@ -529,10 +534,22 @@ export class LdapReader {
     else group.members.push(raw);
   }
 
-  /** The group's member list was not (fully) read: it must not count as the truth about its members. */
-  private markUnreadable(group: RawGroup, reason: string): void {
+  /**
+   * The group's member list was not (fully) read: it must not count as the truth about its members.
+   * `failed`: a read failed (the read is incomplete); otherwise the list was hidden (a warning).
+   */
+  private markUnreadable(group: RawGroup, reason: string, failed = true): void {
     group.unreadable ??= reason;
-    this.markIncomplete(`group ${group.name} (${group.dn}): ${reason}`);
+    if (failed) {
+      this.markIncomplete(`group ${group.name} (${group.dn}): ${reason}`);
+      return;
+    }
+    this.hidden.push({
+      code: 'member-list-unreadable',
+      message: `group ${group.name} (${group.dn}): ${reason}; a mapping that selects it, or a group it is nested in, holds back the removals it could explain`,
+      subject: group.name,
+    });
+    this.log.warn({ group: group.dn, reason }, 'LDAP member list not readable');
   }
 
   /**
@@ -549,6 +566,7 @@ export class LdapReader {
         this.markUnreadable(
           group,
           'objectClass was not returned and no member was read, so an empty member list cannot be told from one the bind account may not read',
+          false,
         );
       }
       return;
@@ -562,6 +580,7 @@ export class LdapReader {
         this.markUnreadable(
           group,
           `objectClass ${className} keeps its members in ${required}, which memberAttributes (${s.memberAttributes.join(', ')}) does not include`,
+          false,
         );
         return;
       }
@@ -569,6 +588,7 @@ export class LdapReader {
         this.markUnreadable(
           group,
           `no ${required} value was returned although objectClass ${className} requires one: the bind account may not read ${required} of this group (an ACL)`,
+          false,
         );
         return;
       }
