@@ -43,8 +43,14 @@ async function startReplica(index: number, port?: number): Promise<void> {
   );
   const proc = spawnIdsync(['run', '--config', config]);
   await proc.waitForLine(/idsync daemon listening/, 60_000);
-  await proc.waitForLine(/redis reachable: run machinery ready/, 30_000);
-  replicas[index] = { proc, base: `http://127.0.0.1:${httpPort}`, config };
+  const base = `http://127.0.0.1:${httpPort}`;
+  await waitFor(
+    async () => ((await fetch(`${base}/readyz`)).status === 200 ? true : undefined),
+    `replica ${index} ready`,
+    30_000,
+    200,
+  );
+  replicas[index] = { proc, base, config };
 }
 
 function post(base: string, body: string, signature: string) {

@@ -20,8 +20,11 @@ interface RawClient {
   closed: Promise<number>;
 }
 
+/** Every client a test opened, destroyed after it (a server that never cuts them must not hang the suite). */
+const opened: RawClient[] = [];
+
 function rawClient(port: number): Promise<RawClient> {
-  return new Promise((resolve, reject) => {
+  return new Promise<RawClient>((resolve, reject) => {
     const started = Date.now();
     const socket = connect({ host: '127.0.0.1', port });
     let data = '';
@@ -34,7 +37,18 @@ function rawClient(port: number): Promise<RawClient> {
     const closed = new Promise<number>((done) => socket.once('close', () => done(Date.now() - started)));
     socket.once('connect', () => resolve({ socket, received: () => data, closed }));
     socket.once('error', reject);
+  }).then((c) => {
+    opened.push(c);
+    return c;
   });
+}
+
+/** How long `closed` took, or Infinity when the server still held the socket after `limitMs`. */
+function closedWithin(c: RawClient, limitMs: number): Promise<number> {
+  return Promise.race([
+    c.closed,
+    new Promise<number>((r) => setTimeout(() => r(Number.POSITIVE_INFINITY), limitMs)),
+  ]);
 }
 
 /** Writes `text` one byte every `everyMs` until the socket closes; returns how many were sent. */
@@ -53,6 +67,7 @@ const portOf = (s: TestServer) => Number(new URL(s.url).port);
 
 let s: TestServer | undefined;
 afterEach(async () => {
+  for (const c of opened.splice(0)) c.socket.destroy();
   await s?.close();
   s = undefined;
 });
@@ -66,8 +81,11 @@ describe('slow clients are cut off', () => {
     const dribble = trickle(slow, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ${'a'.repeat(5000)}`, 100);
     const idle = await rawClient(port);
 
-    const [slowMs, idleMs] = await Promise.all([slow.closed, idle.closed]);
     const bound = DEFAULT_HTTP_LIMITS.headersTimeoutMs + SLACK_MS;
+    const [slowMs, idleMs] = await Promise.all([
+      closedWithin(slow, bound + 1000),
+      closedWithin(idle, bound + 1000),
+    ]);
     console.log(`slowloris cut after ${slowMs} ms (${dribble.sent()} bytes sent), idle after ${idleMs} ms`);
     expect(slowMs).toBeLessThan(bound);
     expect(idleMs).toBeLessThan(bound);
@@ -89,7 +107,7 @@ describe('slow clients are cut off', () => {
       `POST /webhooks/resync HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nX-Idsync-Signature: t=1,v1=${'0'.repeat(64)}\r\n\r\n`,
     );
     const dribble = trickle(c, body, 100);
-    const ms = await c.closed;
+    const ms = await closedWithin(c, DEFAULT_HTTP_LIMITS.requestTimeoutMs + SLACK_MS + 1000);
     console.log(`slow upload cut after ${ms} ms, ${dribble.sent()} of ${body.length} body bytes sent`);
     expect(ms).toBeLessThan(DEFAULT_HTTP_LIMITS.requestTimeoutMs + SLACK_MS);
     expect(ms).toBeGreaterThan(DEFAULT_HTTP_LIMITS.requestTimeoutMs - 1_000);
@@ -110,7 +128,8 @@ describe('many idle connections', () => {
     expect(health.status).toBe(200);
     expect(health.headers.get('x-content-type-options')).toBe('nosniff');
     expect(healthMs).toBeLessThan(2_000);
-    const closedAfter = await Promise.all(clients.map((c) => c.closed));
+    const limit = DEFAULT_HTTP_LIMITS.headersTimeoutMs + SLACK_MS + 1000;
+    const closedAfter = await Promise.all(clients.map((c) => closedWithin(c, limit)));
     const slowest = Math.max(...closedAfter);
     console.log(
       `/healthz in ${healthMs} ms beside 600 idle sockets; the last one closed after ${slowest} ms`,
@@ -133,13 +152,15 @@ describe('many idle connections', () => {
     const holders = await Promise.all(Array.from({ length: 200 }, () => rawClient(port)));
     // Accepted by the kernel, then dropped by the server without a byte.
     const extra = await Promise.all(Array.from({ length: 50 }, () => rawClient(port)));
-    const extraClosed = await Promise.all(extra.map((c) => c.closed));
+    const extraClosed = await Promise.all(extra.map((c) => closedWithin(c, 3000)));
     expect(Math.max(...extraClosed)).toBeLessThan(2_000);
     expect(extra.every((c) => c.received() === '')).toBe(true);
     expect(holders.every((c) => !c.socket.destroyed)).toBe(true);
 
     const started = Date.now();
-    const probe = await fetch(`http://127.0.0.1:${probePort}/healthz`);
+    const probe = await fetch(`http://127.0.0.1:${probePort}/healthz`, {
+      signal: AbortSignal.timeout(10_000),
+    });
     const probeMs = Date.now() - started;
     expect(probe.status).toBe(200);
     expect(await probe.json()).toEqual({ status: 'ok' });
