@@ -22,7 +22,7 @@ import {
   SCHEMA_FILE,
   VALUES_FILE,
 } from '../../scripts/chart-schema.js';
-import { ConfigSchema } from '../../src/config/index.js';
+import { ConfigSchema, loadConfigText } from '../../src/config/index.js';
 import {
   ensureHelm,
   HELM_VERSION,
@@ -310,6 +310,42 @@ describe('helm/idsync', () => {
       expect(parsed.error?.issues ?? []).toEqual([]);
     });
   });
+
+  it.each(['daemon', 'cronjob'])(
+    "the rendered config (%s) loads with idsync's own loader, secrets read from their files",
+    async (mode) => {
+      const dir = await mkdtemp(join(home, 'secrets-'));
+      const files = {
+        devinToken: 'cog_chart',
+        ldapBindPassword: 'pw',
+        adminToken: 'admin-token-0123456789',
+        webhookSecret: 'webhook-secret-0123456789',
+      };
+      for (const [name, value] of Object.entries(files)) await writeFile(join(dir, name), `${value}\n`);
+      const ms = await render({
+        mode,
+        secrets: { redisPassword: 'redis-pw' },
+        config: {
+          devin: { tokenFile: join(dir, 'devinToken') },
+          source: { bindPasswordFile: join(dir, 'ldapBindPassword') },
+          redis: { url: REDIS_WITH_PASSWORD },
+          server: { adminTokenFile: join(dir, 'adminToken'), webhookSecretFile: join(dir, 'webhookSecret') },
+        },
+      });
+      const text = (find(ms, 'ConfigMap').data as Record<string, string>)['idsync.yaml'] ?? '';
+      const config = await loadConfigText(text, join(dir, 'idsync.yaml'), {
+        env: { IDSYNC_REDIS_PASSWORD: 'redis-pw' },
+      });
+      expect(config.devin.token).toBe('cog_chart');
+      if (mode === 'daemon') {
+        expect(config.redis?.url).toBe('redis://:redis-pw@redis-master:6379');
+        expect(config.server?.adminToken).toBe('admin-token-0123456789');
+      } else {
+        expect(config.statePath).toBe('/var/lib/idsync/state.json');
+        expect(config.redis).toBeUndefined();
+      }
+    },
+  );
 
   describe('the manifest check itself', () => {
     it('reports an unknown field anywhere in a manifest, as kubeconform --strict would', async () => {
