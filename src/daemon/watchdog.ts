@@ -8,12 +8,13 @@
 //   resumed: its plan, results and approval are gone, and Devin has moved since it was planned.
 // - Is the sync stuck? A run waiting (queued, or planning/applying with nobody conducting it) while
 //   no sync job is active, for longer than stuckAfterMs; or Redis's data lost and no run finished
-//   since. `health()` says so: /readyz answers 503 with `checks.sync: false`, the gauge
-//   idsync_run_stuck is 1, and one error line names the reasons.
+//   since. A waiting run whose job is gone altogether is abandoned (marked failed) instead, since
+//   nothing could ever take it. `health()` says so: /readyz answers 503 with `checks.sync: false`,
+//   the gauge idsync_run_stuck is 1, and one error line names the reasons.
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
-import { SCHEDULER_ID, SYNC_JOB } from '../apply/queue/names.js';
+import { applyJobId, SCHEDULER_ID, SYNC_JOB } from '../apply/queue/names.js';
 import type { LoadedConfig } from '../config/index.js';
 import type { RunStore } from './runStore.js';
 import type { RunService, RunStatus } from './types.js';
@@ -121,11 +122,17 @@ export class SyncWatchdog {
         seen.add(r.id);
         const since = this.idleSince.get(r.id) ?? now;
         this.idleSince.set(r.id, since);
-        if (now - since >= this.stuckAfterMs) {
-          reasons.push(
-            `run ${r.id} has been ${r.status} for ${Math.round((now - since) / 1000)} s with no run active`,
-          );
+        if (now - since < this.stuckAfterMs) continue;
+        // No job at all (Redis lost it but kept the record): nothing will ever take this run.
+        const jobId = r.approvedAt !== undefined ? applyJobId(r.id) : r.id;
+        if ((await this.o.syncQueue.getJobState(jobId)) === 'unknown') {
+          const error = `run ${r.id} was lost in Redis: its record says ${r.status} but its job is gone. The run was abandoned; the next run re-plans from a fresh read`;
+          if (await this.o.store.abandon(r, error)) this.log.error({ runId: r.id }, error);
+          continue;
         }
+        reasons.push(
+          `run ${r.id} has been ${r.status} for ${Math.round((now - since) / 1000)} s with no run active`,
+        );
       }
     }
     for (const id of [...this.idleSince.keys()]) if (!seen.has(id)) this.idleSince.delete(id);

@@ -150,7 +150,7 @@ describe.sequential('SIGTERM on a real idsync run process', () => {
     expect(record.status, record.error).toBe('succeeded');
     expect(record.opCounts?.failed ?? 0).toBe(0);
     expect(await stopProcess(second)).toBe(0);
-  });
+  }, 180_000);
 
   it('while applying against slow writes: exits 0 within 10 s, the run resumes in the next process, no write applied twice', async () => {
     writeDirectory(dir, larger.directory);
@@ -185,5 +185,5 @@ describe.sequential('SIGTERM on a real idsync run process', () => {
 
     const writes = appliedWrites(sim.requests());
     expect(appliedTwice(writes.byPath)).toEqual([]);
-  });
+  }, 240_000);
 });
