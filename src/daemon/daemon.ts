@@ -146,13 +146,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     everyMs: tuning.watchdogMs,
     stuckAfterMs: tuning.stuckAfterMs,
   });
-  const edge = createEdge({
-    url: config.redis.url,
-    prefix: tuning.prefix,
-    readClient,
-    logger,
-    readiness: service,
-  });
+  // Made on first use: `idsync worker` has no HTTP surface and needs no second connection.
+  let edge: Edge | undefined;
+  const redisUrl = config.redis.url;
+  const edgeFor = (): Edge => {
+    edge ??= createEdge({ url: redisUrl, prefix: tuning.prefix, readClient, logger, readiness: service });
+    return edge;
+  };
 
   let stopping = false;
   // Aborted by close(): reads and op requests in flight stop, and their runs are handed back.
@@ -255,7 +255,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   return {
     service,
-    edge,
+    get edge() {
+      return edgeFor();
+    },
     started,
     store,
     ledger,
@@ -273,7 +275,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       // Waits for running jobs: op jobs finish (each is one op); a conductor sees `stopping` and
       // hands its run back to the queue for another replica.
       await Promise.all(workers.map((w) => w.close()));
-      await Promise.all([syncQueue.close(), opsQueue.close(), edge.close()]);
+      await Promise.all([syncQueue.close(), opsQueue.close(), edge?.close()]);
       readClient.close();
       opsClient?.close();
       await redis.quit().catch(() => redis.disconnect());
