@@ -66,8 +66,9 @@ describe('POST /webhooks/resync', () => {
     const cases: Array<[string | undefined, RegExp]> = [
       [signWebhook('not-the-secret', body, t), /does not match/],
       [signWebhook(SECRET, `${body} `, t), /does not match/],
-      [signWebhook(SECRET, body, t - 301), /old/],
-      [signWebhook(SECRET, body, t + 301), /future/],
+      // Well past the 300 s window either way, so a slow machine cannot bring them back inside it.
+      [signWebhook(SECRET, body, t - 400), /old/],
+      [signWebhook(SECRET, body, t + 400), /future/],
       [undefined, /missing/],
       ['', /missing/],
       [`t=${t}`, /malformed/],
@@ -156,14 +157,11 @@ describe('POST /webhooks/resync', () => {
     expect((await resync(body, signature)).status).toBe(202);
   });
 
-  it('answers 100 signed calls sent within a second, all with 202', async () => {
-    const started = Date.now();
+  it('answers 100 signed calls sent at once, all with 202, coalesced into one run', async () => {
     const responses = await Promise.all(
       Array.from({ length: 100 }, (_, i) => signed(JSON.stringify({ reason: `change ${i}` }))),
     );
-    const sentWithin = Date.now() - started;
     expect(responses.map((r) => r.status)).toEqual(Array(100).fill(202));
-    expect(sentWithin).toBeLessThan(1000);
     expect(s.runs.triggers).toHaveLength(100);
     // What the server relays from the service: one new run, the rest joined it.
     const bodies = responses.map((r) => r.json() as { runId: string; coalesced: boolean });
