@@ -4,9 +4,10 @@
 import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { Redis } from 'ioredis';
 import { DEFAULT_PREFIX } from '../apply/queue/names.js';
 import { defaultConfigPath } from '../config/index.js';
+import type { RedisSettings } from '../config/types.js';
+import { createRedis } from '../daemon/redisOptions.js';
 import { FileStateStore } from '../state/fileStateStore.js';
 import type { OwnershipLedger } from '../state/ledger.js';
 import { RedisStateStore } from '../state/redisStateStore.js';
@@ -63,9 +64,9 @@ async function withRedis<T>(
   file: string | undefined,
 ): Promise<T> {
   const config = await loadDaemonConfig(opts.config ?? defaultConfigPath(), command);
-  const url = config.redis?.url as string;
   // A CLI command should fail fast when Redis is down rather than wait for it like the daemon.
-  const redis = new Redis(url, { maxRetriesPerRequest: 1, connectTimeout: 5000, retryStrategy: () => null });
+  // loadDaemonConfig refused a config without redis.
+  const redis = createRedis(config.redis as RedisSettings, 'cli');
   redis.on('error', () => {});
   try {
     return await body(

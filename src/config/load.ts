@@ -26,7 +26,7 @@ import {
 } from './schema.js';
 import { scalarKindAt, schemaAt } from './schemaWalk.js';
 import { toPolicy } from './toPolicy.js';
-import type { LoadedConfig, ServerSettings, SourceConfig } from './types.js';
+import type { LoadedConfig, RedisSettings, ServerSettings, SourceConfig } from './types.js';
 import { YamlSource } from './yamlSource.js';
 
 export interface LoadOptions {
@@ -398,12 +398,40 @@ function build(
   if (cfg.schedule) {
     loaded.schedule = { every: cfg.schedule.every, everyMs: parseDuration(cfg.schedule.every) ?? 0 };
   }
-  if (cfg.redis) loaded.redis = { url: cfg.redis.url, keepRuns: cfg.redis.keepRuns };
+  if (cfg.redis) loaded.redis = redisOf(cfg.redis, abs, fromFile);
   if (server) loaded.server = server;
   // Defence in depth: JSON.stringify and pino serialise through toJSON, so logging the whole
   // config cannot leak a secret. Not enumerable, so it stays out of spreads and comparisons.
   Object.defineProperty(loaded, 'toJSON', { value: () => redactSecrets(loaded), enumerable: false });
   return loaded;
+}
+
+function redisOf(
+  r: NonNullable<ConfigOutput['redis']>,
+  abs: (p: string) => string,
+  fromFile: (key: string) => string,
+): RedisSettings {
+  const tls = r.url !== undefined ? r.url.startsWith('rediss:') : r.tls === true;
+  return {
+    ...(r.url !== undefined ? { url: r.url } : {}),
+    ...(r.sentinels !== undefined
+      ? {
+          sentinels: r.sentinels.map((s) => {
+            const at = s.lastIndexOf(':');
+            return { host: s.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(s.slice(at + 1)) };
+          }),
+        }
+      : {}),
+    ...(r.masterName !== undefined ? { masterName: r.masterName } : {}),
+    ...(r.username !== undefined ? { username: r.username } : {}),
+    ...(r.passwordFile !== undefined ? { password: fromFile('redis.passwordFile') } : {}),
+    ...(r.sentinelPasswordFile !== undefined
+      ? { sentinelPassword: fromFile('redis.sentinelPasswordFile') }
+      : {}),
+    tls,
+    ...(r.caFile !== undefined ? { caFile: abs(r.caFile), ca: fromFile('redis.caFile') } : {}),
+    keepRuns: r.keepRuns,
+  };
 }
 
 function optionalSecret<K extends string>(

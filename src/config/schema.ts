@@ -559,11 +559,122 @@ const ScheduleSchema = z
   })
   .describe('Periodic runs of the daemon.');
 
+/** `host:port` of a Redis Sentinel; an IPv6 address in brackets. */
+const SentinelAddress = z
+  .string()
+  .regex(/^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):([0-9]{1,5})$/, {
+    error: 'host:port such as redis-node-0.redis-headless:26379',
+  })
+  .superRefine((v, ctx) => {
+    const port = /:([0-9]{1,5})$/.exec(v)?.[1];
+    if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) {
+      ctx.addIssue({ code: 'custom', message: `expected a port between 1 and 65535, found ${port}` });
+    }
+  })
+  .describe('A sentinel, host:port.');
+
+/** The parts of a redis:// URL that the redis block may also give as keys. */
+function urlCredentials(value: unknown): { user: boolean; password: boolean; tls: boolean } | undefined {
+  if (typeof value !== 'string' || !URL.canParse(value)) return undefined;
+  const url = new URL(value);
+  return { user: url.username !== '', password: url.password !== '', tls: url.protocol === 'rediss:' };
+}
+
+function checkRedis(value: unknown, ctx: Ctx): void {
+  const o = rec(value);
+  if (!o) return;
+  exactlyOne(o, ctx, ['url', 'sentinels']);
+  const sentinel = present(o, 'sentinels');
+  if (sentinel && !present(o, 'masterName')) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected masterName together with sentinels, found none',
+      path: ['masterName'],
+    });
+  }
+  for (const key of ['masterName', 'sentinelPasswordFile', 'tls']) {
+    if (!sentinel && present(o, key)) {
+      const why = key === 'tls' ? ' (with url, rediss:// selects TLS)' : '';
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected ${key} only with sentinels, found url${why}`,
+        path: [key],
+      });
+    }
+  }
+  const url = urlCredentials(o.url);
+  // Two sources of one credential: which one wins would be a guess, and a password in the URL
+  // is exactly what passwordFile keeps out of the config.
+  if (url?.password && present(o, 'passwordFile')) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'expected a URL without a password when passwordFile is set (the password is read from passwordFile)',
+      path: ['url'],
+    });
+  }
+  if (url?.user && present(o, 'username')) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected a URL without a user name when username is set',
+      path: ['url'],
+    });
+  }
+  if (present(o, 'caFile')) {
+    if (url && !url.tls) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'expected caFile only with a rediss:// URL (TLS), found a redis:// URL',
+        path: ['caFile'],
+      });
+    } else if (sentinel && o.tls !== true) {
+      ctx.addIssue({ code: 'custom', message: 'expected caFile only with tls: true', path: ['caFile'] });
+    }
+  }
+}
+
 const RedisSchema = z
   .strictObject({
     url: z
       .url({ protocol: /^rediss?$/, error: 'a redis:// or rediss:// URL such as redis://redis:6379' })
-      .describe('Redis connection URL for the queue and the ownership ledger.'),
+      .describe(
+        'Redis connection URL for the queue and the ownership ledger: redis://host:6379/0, or rediss:// for TLS. Exactly one of url or sentinels. Keep the password out of it: use passwordFile.',
+      )
+      .optional(),
+    sentinels: z
+      .array(SentinelAddress)
+      .min(1, { error: 'at least one sentinel' })
+      .describe(
+        'Redis Sentinel addresses (host:port): idsync asks them for the master of masterName and follows a failover. Exactly one of url or sentinels.',
+      )
+      .optional(),
+    masterName: nonEmpty
+      .describe(
+        'With sentinels: the name the sentinels monitor the master under (`sentinel monitor <name> …`).',
+      )
+      .optional(),
+    username: nonEmpty.describe('ACL user (Redis 6 or later); unset: the default user.').optional(),
+    passwordFile: filePath
+      .describe(
+        'File holding the Redis password (of username, or requirepass); with sentinels, of the master and replicas.',
+      )
+      .optional(),
+    sentinelPasswordFile: filePath
+      .describe(
+        'With sentinels: file holding the password of the sentinels themselves; unset: they have none.',
+      )
+      .optional(),
+    tls: z
+      .boolean()
+      .describe(
+        'With sentinels: connect to the sentinels, the master and replicas over TLS (with url, rediss:// says so).',
+      )
+      .optional(),
+    caFile: filePath
+      .describe(
+        'PEM CA bundle the Redis server certificate is verified against (rediss:// or tls: true); unset: the system CAs.',
+      )
+      .optional(),
     keepRuns: z
       .int()
       .min(1)
@@ -571,7 +682,12 @@ const RedisSchema = z
       .default(50)
       .describe('How many past runs (records and reports) the daemon keeps in Redis.'),
   })
-  .describe('Redis for the daemon (queue, ledger, delta links).');
+  .superRefine(checkRedis, always)
+  .meta({
+    description:
+      'Redis for the daemon (queue, ledger, delta links): one server (url) or Redis Sentinel (sentinels).',
+    oneOf: [{ required: ['url'] }, { required: ['sentinels', 'masterName'] }],
+  });
 
 const ms = (what: string, dflt: number) =>
   z.int().min(100).max(3_600_000).optional().describe(`${what}, in milliseconds (default ${dflt}).`);

@@ -107,6 +107,24 @@ export interface HttpLimits {
   maxRequestsPerSocket: number;
 }
 
+/** The daemon's Redis (config `redis`), with its `*File` secrets read. Exactly one of url and sentinels. */
+export interface RedisSettings {
+  url?: string;
+  sentinels?: Array<{ host: string; port: number }>;
+  masterName?: string;
+  username?: string;
+  /** From passwordFile. */
+  password?: string;
+  /** From sentinelPasswordFile. */
+  sentinelPassword?: string;
+  /** rediss://, or tls: true with sentinels. */
+  tls: boolean;
+  caFile?: string;
+  /** The PEM text of caFile. */
+  ca?: string;
+  keepRuns: number;
+}
+
 export interface LoadedConfig {
   /** Absolute path of the config file. */
   file: string;
@@ -121,7 +139,7 @@ export interface LoadedConfig {
   statePath: string;
   schedule?: { every: string; everyMs: number };
   mode: 'review' | 'auto';
-  redis?: { url: string; keepRuns: number };
+  redis?: RedisSettings;
   server?: ServerSettings;
   /** Line and column of a key path in the file, for problems found after loading (e.g. unknown org). */
   locate(path: ConfigPath): Position;

@@ -3,7 +3,7 @@
 // starts only the workers. Every replica is equal: any of them may take a run or an op.
 import { hostname } from 'node:os';
 import { type Queue as BullQueue, Queue, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   DEFAULT_JOB_TUNING,
@@ -20,6 +20,7 @@ import { observeDevinExchanges } from '../server/metrics.js';
 import { RedisStateStore } from '../state/redisStateStore.js';
 import { directorySourceFor } from '../sync/inputs.js';
 import { createEdge, type Edge } from './edge.js';
+import { createRedis, describeRedis } from './redisOptions.js';
 import { createSyncProcessor } from './runJob.js';
 import { QueueRunService } from './runService.js';
 import { RunStore } from './runStore.js';
@@ -114,9 +115,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const log = logger.child({ component: 'daemon' });
 
   // maxRetriesPerRequest: null: commands wait for a reconnect instead of failing, which BullMQ
-  // workers require and which lets a run ride out a Redis restart.
-  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
-  redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
+  // workers require and which lets a run ride out a Redis restart or a Sentinel failover.
+  const redisSettings = config.redis;
+  const redis = createRedis(redisSettings, 'workers');
+  const where = describeRedis(redisSettings);
+  redis.on('error', (err: Error) => log.warn({ err: err.message, redis: where }, 'redis connection error'));
 
   const connection = { connection: redis, prefix: tuning.prefix };
   const syncQueue = new Queue(SYNC_QUEUE, { ...connection, defaultJobOptions: SYNC_JOB_OPTIONS });
@@ -148,9 +151,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
   // Made on first use: `idsync worker` has no HTTP surface and needs no second connection.
   let edge: Edge | undefined;
-  const redisUrl = config.redis.url;
   const edgeFor = (): Edge => {
-    edge ??= createEdge({ url: redisUrl, prefix: tuning.prefix, readClient, logger, readiness: service });
+    edge ??= createEdge({
+      redis: redisSettings,
+      prefix: tuning.prefix,
+      readClient,
+      logger,
+      readiness: service,
+    });
     return edge;
   };
 

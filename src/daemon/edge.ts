@@ -7,12 +7,13 @@
 // - a command that Redis does not answer fails after EDGE_COMMAND_TIMEOUT_MS;
 // - webhook signatures already used live in Redis (RedisReplayStore), shared by every replica.
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { SYNC_JOB_OPTIONS, SYNC_QUEUE } from '../apply/queue/names.js';
+import type { RedisSettings } from '../config/types.js';
 import type { DevinClient } from '../devin/client.js';
 import { UnavailableError } from '../server/http.js';
 import { RedisReplayStore, type ReplayStore } from '../server/replay.js';
+import { createRedis } from './redisOptions.js';
 import { QueueRunService } from './runService.js';
 import { RunStore } from './runStore.js';
 import type { RunService } from './types.js';
@@ -29,7 +30,8 @@ export interface Edge {
 }
 
 export interface EdgeOptions {
-  url: string;
+  /** The config's redis block (src/daemon/redisOptions.ts). */
+  redis: RedisSettings;
   prefix: string;
   readClient: DevinClient;
   logger: Logger;
@@ -48,14 +50,8 @@ export function isRedisUnreachable(err: unknown): boolean {
 
 export function createEdge(o: EdgeOptions): Edge {
   const log = o.logger.child({ component: 'http-redis' });
-  const redis = new Redis(o.url, {
-    enableOfflineQueue: false,
-    // In-flight commands of a dropped connection fail rather than being sent again on reconnect.
-    autoResendUnfulfilledCommands: false,
-    maxRetriesPerRequest: 0,
-    commandTimeout: EDGE_COMMAND_TIMEOUT_MS,
-    connectTimeout: 5_000,
-  });
+  // No offline queue, no resend of in-flight commands, no retries (redisOptions 'edge').
+  const redis = createRedis(o.redis, 'edge', { commandTimeout: EDGE_COMMAND_TIMEOUT_MS });
   // The workers' connection already logs the outage at warn.
   redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
   const syncQueue = new Queue(SYNC_QUEUE, {
