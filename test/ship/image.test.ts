@@ -10,7 +10,15 @@
 // stand-in, podman's storage (so a warm build reuses its layers) and the linter. A cold run makes
 // them all. The image size and build time are printed, never asserted.
 import { type SpawnOptions, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,6 +84,38 @@ function ok(r: Result, what: string): Result {
     throw new Error(`${what} exited ${r.code}:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
   return r;
 }
+
+describe('production code', () => {
+  it('imports no devDependency (playwright-core and the rest stay out of the image)', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      devDependencies: Record<string, string>;
+    };
+    const dev = new Set(Object.keys(pkg.devDependencies));
+    const offenders: string[] = [];
+    const walk = (dir: string): void => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const file = join(dir, entry.name);
+        if (entry.isDirectory()) walk(file);
+        else if (/\.[cm]?[jt]s$/.test(entry.name)) {
+          const text = readFileSync(file, 'utf8');
+          // Static imports and re-exports (type-only ones are erased), dynamic import() and require().
+          const specs = [
+            ...text.matchAll(/^\s*(?:import|export)\s+(?!type\b)[^'"]*?from\s+['"]([^'"]+)['"]/gm),
+            ...text.matchAll(/^\s*import\s+['"]([^'"]+)['"]/gm),
+            ...text.matchAll(/\b(?:import|require)\(\s*['"]([^'"]+)['"]\s*\)/g),
+          ].map((m) => m[1] ?? '');
+          for (const spec of specs) {
+            const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
+            if (name && dev.has(name)) offenders.push(`${file.slice(ROOT.length)}: ${spec}`);
+          }
+        }
+      }
+    };
+    walk(join(ROOT, 'src'));
+    expect(dev.has('playwright-core')).toBe(true);
+    expect(offenders).toEqual([]);
+  });
+});
 
 describe('Dockerfile lint (dockerlinter, hadolint rules, with Debian shellcheck)', () => {
   const prefix = join(CACHE, `dockerlinter-${DOCKERLINTER}`);
