@@ -171,15 +171,34 @@ describe('Dockerfile lint (dockerlinter, hadolint rules, with Debian shellcheck)
   });
 });
 
+/** The Dockerfile's instructions, continuation lines joined, comments dropped. */
+function instructions(): Array<{ op: string; args: string }> {
+  const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
+    .split('\n')
+    .filter((l) => !/^\s*#/.test(l))
+    .join('\n')
+    .replace(/\\\n/g, ' ');
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .map((l) => {
+      const [op = '', ...rest] = l.split(/\s+/);
+      return { op: op.toUpperCase(), args: rest.join(' ') };
+    });
+}
+
 describe('container image', () => {
   let sizeBytes = 0;
+  let baseTag = '';
 
   beforeAll(async () => {
     const started = Date.now();
-    ok(
+    const prepared = ok(
       await exec('bash', [join(ROOT, 'scripts/image/prepare-base.sh')], { env: PODMAN_ENV }),
       'prepare-base.sh',
     );
+    baseTag = /^BASE_TAG=(.+)$/m.exec(prepared.stdout)?.[1] ?? '';
     const baseMs = Date.now() - started;
 
     // Test-side only: npm inside the build trusts this machine's CA bundle, over the host network.
@@ -215,6 +234,34 @@ describe('container image', () => {
         `(base stand-in ready in ${(baseMs / 1000).toFixed(1)} s)`,
     );
   }, 900_000);
+
+  it("builds FROM exactly the tag the base stand-in carries (a user's Docker pulls it as is)", () => {
+    const froms = instructions()
+      .filter((i) => i.op === 'FROM')
+      .map((i) => i.args.split(/\s+/)[0]);
+    expect(froms).toEqual(['node:20.20.2-bookworm-slim', 'node:20.20.2-bookworm-slim']);
+    expect(baseTag).toBe(`docker.io/library/${froms[0]}`);
+  });
+
+  it('gets tini from Debian on the official base, which lacks it (the same RUN line, tini purged first)', async () => {
+    const step = instructions().find((i) => i.op === 'RUN' && i.args.includes('tini'));
+    expect(step?.args).toMatch(/apt-get install/);
+    // The stand-in has tini so that the build needs no package index; here the Debian archive is used.
+    const r = ok(
+      await podman([
+        'run',
+        '--rm',
+        '--network',
+        'host',
+        baseTag,
+        'sh',
+        '-c',
+        `dpkg --purge tini >/dev/null && ! command -v tini && ${step?.args}`,
+      ]),
+      'tini step on a base without tini',
+    );
+    expect(r.stdout).toMatch(/tini version 0\.19\.0/);
+  }, 300_000);
 
   it('prints its version', async () => {
     const r = ok(
