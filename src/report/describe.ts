@@ -307,8 +307,8 @@ export function allowRemovalsHint(plan: Plan): string {
  * report always lists everything.
  */
 export const SUMMARY_THRESHOLD = 2_000;
-/** A summarised list shows this many of each category, hold reason or warning code. */
-export const SAMPLE_SIZE = 100;
+/** A summarised list shows this many of each kind of change, hold reason or warning code. */
+export const SAMPLE_SIZE = 50;
 /** A summarised held-back section shows this many of its hold reasons (the biggest first). */
 export const HELD_REASONS_SHOWN = 10;
 
@@ -364,32 +364,64 @@ export const CATEGORY_LABELS: Readonly<Record<ChangeCategory, string>> = {
   adopt: 'Adoptions',
 };
 
+export interface KindSample {
+  kind: OpKind;
+  /** Changes of this kind (and category) in the plan. */
+  total: number;
+  /** The first of them, in the plan's order. */
+  shown: Change[];
+}
+
 export interface CategorySample {
   category: ChangeCategory;
   /** Changes of this category in the plan. */
   total: number;
-  /** The first of them, in execution order. */
+  /** In execution order. */
+  kinds: KindSample[];
+  /** The kinds' shown changes, in that order. */
   shown: Change[];
 }
 
 /**
- * What a report lists of the plan's changes: all of them (`summarised: false`, one sample per
- * category holding every change), or the first `limits.sample` of each category.
+ * What a report lists of the plan's changes: all of them (`summarised: false`), or, past
+ * `limits.threshold`, the first `limits.sample` of each kind. Counted from the ops, and only the
+ * listed changes are built: 50,000 Change objects would be most of a large report's cost.
  */
 export interface ChangeListing {
   total: number;
   summarised: boolean;
-  /** In CATEGORY_ORDER; categories without changes are left out. */
+  /** In CATEGORY_ORDER (removals first); categories without changes are left out. */
   categories: CategorySample[];
 }
 
-export function listChanges(changes: readonly Change[], limits: ReportLimits): ChangeListing {
-  const summarised = changes.length > limits.threshold;
-  const categories = CATEGORY_ORDER.map((category): CategorySample => {
-    const all = changes.filter((c) => c.category === category);
-    return { category, total: all.length, shown: summarised ? all.slice(0, limits.sample) : all };
-  }).filter((s) => s.total > 0);
-  return { total: changes.length, summarised, categories };
+export function listChanges(plan: Plan, limits: ReportLimits, force = false): ChangeListing {
+  const total = plan.ops.reduce((n, op) => n + subjectCount(op), 0);
+  const summarised = force || total > limits.threshold;
+  const cap = summarised ? limits.sample : Number.POSITIVE_INFINITY;
+  const samples = new Map<ChangeCategory, Map<OpKind, KindSample>>();
+  for (const op of plan.ops) {
+    const category = categoryOf(op);
+    const kinds = samples.get(category) ?? new Map<OpKind, KindSample>();
+    samples.set(category, kinds);
+    const sample = kinds.get(op.kind) ?? { kind: op.kind, total: 0, shown: [] };
+    kinds.set(op.kind, sample);
+    sample.total += subjectCount(op);
+    if (sample.shown.length < cap) sample.shown.push(...changesOf(op).slice(0, cap - sample.shown.length));
+  }
+  const categories = CATEGORY_ORDER.flatMap((category): CategorySample[] => {
+    const kinds = samples.get(category);
+    if (kinds === undefined) return [];
+    const ordered = [...kinds.values()].sort((a, b) => phaseOf(a.kind) - phaseOf(b.kind));
+    return [
+      {
+        category,
+        total: ordered.reduce((n, k) => n + k.total, 0),
+        kinds: ordered,
+        shown: ordered.flatMap((k) => k.shown),
+      },
+    ];
+  });
+  return { total, summarised, categories };
 }
 
 export interface HeldReasonSample {
@@ -409,10 +441,10 @@ export interface HeldListing {
   hiddenChanges: number;
 }
 
-export function listHeld(plan: Plan, limits: ReportLimits): HeldListing {
+export function listHeld(plan: Plan, limits: ReportLimits, force = false): HeldListing {
   const groups = heldByReason(plan);
   const total = groups.reduce((n, g) => n + g.changes.length, 0);
-  if (total <= limits.threshold) {
+  if (!force && total <= limits.threshold) {
     return {
       total,
       summarised: false,
@@ -454,8 +486,12 @@ export interface WarningListing {
 }
 
 /** Grouped by code (groupWarnings); a summarised listing shows the first `limits.sample` of each. */
-export function listWarnings(warnings: readonly PlanWarning[], limits: ReportLimits): WarningListing {
-  const summarised = warnings.length > limits.threshold;
+export function listWarnings(
+  warnings: readonly PlanWarning[],
+  limits: ReportLimits,
+  force = false,
+): WarningListing {
+  const summarised = force || warnings.length > limits.threshold;
   return {
     total: warnings.length,
     summarised,
@@ -484,25 +520,49 @@ export function compareSubjects(a: string, b: string): number {
   return SUBJECT_COLLATOR.compare(a, b);
 }
 
+export interface ReportListing {
+  /** True when any list is past the threshold: then every list is sampled, so the page stays small. */
+  summarised: boolean;
+  changes: ChangeListing;
+  held: HeldListing;
+  warnings: WarningListing;
+}
+
+/**
+ * The three lists a report shows. When one is past `limits.threshold`, all three are sampled: a
+ * 50,000-change plan with 1,500 warnings must not list the warnings in full either.
+ */
+export function listReport(plan: Plan, limits: ReportLimits): ReportListing {
+  const heldTotal = plan.held.reduce((n, h) => n + h.reasons.length * subjectCount(h.op), 0);
+  const changeTotal = plan.ops.reduce((n, op) => n + subjectCount(op), 0);
+  const summarised = Math.max(changeTotal, heldTotal, plan.warnings.length) > limits.threshold;
+  return {
+    summarised,
+    changes: listChanges(plan, limits, summarised),
+    held: listHeld(plan, limits, summarised),
+    warnings: listWarnings(plan.warnings, limits, summarised),
+  };
+}
+
 /** Why a summarised report lists less than the plan holds, and what it still counts in full. */
-export function summaryNote(
-  changes: ChangeListing,
-  held: HeldListing,
-  warnings: WarningListing,
-  limits: ReportLimits,
-): string {
+export function summaryNote(listing: ReportListing, limits: ReportLimits): string {
+  const { changes, held, warnings } = listing;
+  const cut = (shown: number, total: number) => shown < total;
   const parts: string[] = [];
-  if (changes.summarised) {
+  const changesShown = changes.categories.reduce((n, c) => n + c.shown.length, 0);
+  if (cut(changesShown, changes.total)) {
     parts.push(
-      `${changes.total} changes (the first ${limits.sample} of each category are listed, removals first)`,
+      `${changes.total} changes (the first ${limits.sample} of each kind are listed, removals first)`,
     );
   }
-  if (held.summarised) {
+  const heldShown = held.reasons.reduce((n, r) => n + r.shown.length, 0);
+  if (cut(heldShown, held.total)) {
     parts.push(
-      `${held.total} held-back changes (the first ${limits.sample} for each of the ${Math.min(limits.heldReasons, held.reasons.length + held.hiddenReasons)} hold reasons that hold the most)`,
+      `${held.total} held-back changes (the first ${limits.sample} for each of the ${held.reasons.length} hold reasons that hold the most)`,
     );
   }
-  if (warnings.summarised) {
+  const warningsShown = warnings.groups.reduce((n, g) => n + g.shown.length, 0);
+  if (cut(warningsShown, warnings.total)) {
     parts.push(`${warnings.total} warnings (the first ${limits.sample} of each code)`);
   }
   return `This plan is too large to list in full: ${parts.join('; ')}. The counts, the guardrail verdict and the summary table cover every change.`;

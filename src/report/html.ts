@@ -28,9 +28,7 @@ import {
   INCOMPLETE_MESSAGE,
   KIND_LABELS,
   limitsOf,
-  listChanges,
-  listHeld,
-  listWarnings,
+  listReport,
   planChanges,
   type ReportOptions,
   refParts,
@@ -305,10 +303,8 @@ const CATEGORY_CARDS: ReadonlyArray<[ChangeCategory, string]> = [
 export function renderHtml(plan: Plan, opts: ReportOptions = {}): string {
   const title = opts.title ?? DEFAULT_TITLE;
   const limits = limitsOf(opts);
-  const changes = planChanges(plan);
-  const listing = listChanges(changes, limits);
-  const held = listHeld(plan, limits);
-  const warnings = listWarnings(plan.warnings, limits);
+  const report = listReport(plan, limits);
+  const { changes: listing, held, warnings } = report;
   const blocked = plan.guardrails.verdict === 'blocked';
   const s = plan.stats;
   const out: string[] = [];
@@ -344,11 +340,11 @@ export function renderHtml(plan: Plan, opts: ReportOptions = {}): string {
     '<main>',
   );
 
-  if (listing.summarised || held.summarised || warnings.summarised) {
+  if (report.summarised) {
     out.push(
       '<section class="banner summarised" id="summarised">',
       '<h2><span class="pill">Summarised</span> Too large to list in full</h2>',
-      `<p>${e(summaryNote(listing, held, warnings, limits))}</p>`,
+      `<p>${e(summaryNote(report, limits))}</p>`,
       `<p><strong>${e(FULL_LIST_POINTER)}</strong></p>`,
       '</section>',
     );
@@ -369,7 +365,7 @@ export function renderHtml(plan: Plan, opts: ReportOptions = {}): string {
       '<p>Additions still apply. Removals and role changes need approval:</p>',
       `<ul>${plan.guardrails.reasons.map((r) => `<li>${e(r)}</li>`).join('')}</ul>`,
       n > 0
-        ? `<p>Review the ${n} change${n === 1 ? '' : 's'} ${listing.summarised ? '(the first of each category are below, and plan.json lists all)' : 'below'}, then approve with <code>${e(allowRemovalsHint(plan))}</code>.</p>`
+        ? `<p>Review the ${n} change${n === 1 ? '' : 's'} ${listing.summarised ? '(the first of each kind are below, and plan.json lists all)' : 'below'}, then approve with <code>${e(allowRemovalsHint(plan))}</code>.</p>`
         : '',
       '</section>',
     );
@@ -428,7 +424,7 @@ export function renderHtml(plan: Plan, opts: ReportOptions = {}): string {
       );
     }
     out.push(
-      `<tr><td></td><td><strong>Total</strong></td><td></td><td class="num"><strong>${plan.ops.length}</strong></td><td class="num"><strong>${changes.length}</strong></td></tr>`,
+      `<tr><td></td><td><strong>Total</strong></td><td></td><td class="num"><strong>${plan.ops.length}</strong></td><td class="num"><strong>${listing.total}</strong></td></tr>`,
       '</tbody></table>',
       '</section>',
     );
@@ -450,26 +446,26 @@ export function renderHtml(plan: Plan, opts: ReportOptions = {}): string {
     out.push('</section>');
   }
 
-  if (changes.length > 0) {
-    // A summarised table holds the first of each category, removals first, in that order.
-    const rows = listing.summarised ? listing.categories.flatMap((c) => c.shown) : changes;
+  if (listing.total > 0) {
+    // A summarised table holds the first of each kind, removals first, in that order.
+    const rows = listing.summarised ? listing.categories.flatMap((c) => c.shown) : planChanges(plan);
     const kinds = OP_ORDER.filter((k) => rows.some((c) => c.kind === k));
     const phaseSort = listing.summarised ? 'none' : 'ascending';
     out.push(
       '<section id="all-changes">',
       '<h2>Changes</h2>',
       listing.summarised
-        ? `<p>This table lists ${rows.length} of the ${changes.length} changes: ${listing.categories.map((c) => `${c.shown.length < c.total ? `the first ${c.shown.length} of ${c.total}` : `all ${c.total}`} ${CATEGORY_LABELS[c.category].toLowerCase()}`).join(', ')}. ${e(FULL_LIST_POINTER)}</p>`
+        ? `<p>This table lists ${rows.length} of the ${listing.total} changes: the first ${limits.sample} of each kind, removals first (${listing.categories.map((c) => `${c.total} ${CATEGORY_LABELS[c.category].toLowerCase()}`).join(', ')} in the plan). ${e(FULL_LIST_POINTER)}</p>`
         : '',
       '<div class="controls">',
       '<label>Filter <input type="search" id="filter" placeholder="email, group, org, role, reason…" autocomplete="off"></label>',
       '<label>Kind <select id="kind"><option value="">All kinds</option>',
       ...kinds.map((k) => `<option value="${e(k)}">${e(KIND_LABELS[k])}</option>`),
       '</select></label>',
-      `<span id="counter" role="status" aria-live="polite">${rows.length} of ${rows.length} changes shown${listing.summarised ? ` (${changes.length} in the plan)` : ''}</span>`,
+      `<span id="counter" role="status" aria-live="polite">${rows.length} of ${rows.length} changes shown${listing.summarised ? ` (${listing.total} in the plan)` : ''}</span>`,
       '</div>',
       '<div class="scroll">',
-      listing.summarised ? `<table id="changes" data-total="${changes.length}">` : '<table id="changes">',
+      listing.summarised ? `<table id="changes" data-total="${listing.total}">` : '<table id="changes">',
       '<thead><tr>',
       `<th scope="col" class="num" data-type="number" aria-sort="${phaseSort}"><button type="button">#</button></th>`,
       '<th scope="col" aria-sort="none"><button type="button">Kind</button></th>',

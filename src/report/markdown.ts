@@ -12,10 +12,9 @@ import {
   FULL_LIST_POINTER,
   HELD_MESSAGE,
   INCOMPLETE_MESSAGE,
+  KIND_LABELS,
   limitsOf,
-  listChanges,
-  listHeld,
-  listWarnings,
+  listReport,
   planChanges,
   type ReportOptions,
   refParts,
@@ -99,10 +98,8 @@ function plural(n: number, one: string, many = `${one}s`): string {
 export function renderMarkdown(plan: Plan, opts: ReportOptions = {}): string {
   const out: string[] = [];
   const limits = limitsOf(opts);
-  const changes = planChanges(plan);
-  const listing = listChanges(changes, limits);
-  const held = listHeld(plan, limits);
-  const warnings = listWarnings(plan.warnings, limits);
+  const report = listReport(plan, limits);
+  const { changes: listing, held, warnings } = report;
   const removals = listing.categories.find((c) => c.category === 'remove');
   const blocked = plan.guardrails.verdict === 'blocked';
 
@@ -114,8 +111,8 @@ export function renderMarkdown(plan: Plan, opts: ReportOptions = {}): string {
   out.push(`- **Directory read:** ${plan.complete ? 'complete' : '**incomplete**'}`);
   out.push(`- **Counts:** ${escapeMarkdown(statsLine(plan))}`, '');
 
-  if (listing.summarised || held.summarised || warnings.summarised) {
-    out.push(`> **Summarised.** ${summaryNote(listing, held, warnings, limits)} ${FULL_LIST_POINTER}`, '');
+  if (report.summarised) {
+    out.push(`> **Summarised.** ${summaryNote(report, limits)} ${FULL_LIST_POINTER}`, '');
   }
 
   if (!plan.complete) out.push(`> **⚠️ Incomplete directory read.** ${INCOMPLETE_MESSAGE}`, '');
@@ -130,7 +127,7 @@ export function renderMarkdown(plan: Plan, opts: ReportOptions = {}): string {
     out.push('>');
     if (removalCount(plan) > 0) {
       out.push(
-        `> Review the ${plural(removalCount(plan), 'change')} ${listing.summarised ? '(the first of each category are below, and plan.json lists all)' : 'below'}, then approve them with \`${allowRemovalsHint(plan)}\`.`,
+        `> Review the ${plural(removalCount(plan), 'change')} ${listing.summarised ? '(the first of each kind are below, and plan.json lists all)' : 'below'}, then approve them with \`${allowRemovalsHint(plan)}\`.`,
       );
     }
     out.push('');
@@ -167,7 +164,7 @@ export function renderMarkdown(plan: Plan, opts: ReportOptions = {}): string {
     for (const s of summarizeByKind(plan)) {
       out.push(`| ${s.phase} | ${s.label} | \`${s.kind}\` | ${s.ops} | ${s.subjects} |`);
     }
-    out.push(`| | **Total** | | **${plan.ops.length}** | **${changes.length}** |`, '');
+    out.push(`| | **Total** | | **${plan.ops.length}** | **${listing.total}** |`, '');
   }
 
   if (warnings.total > 0) {
@@ -184,22 +181,21 @@ export function renderMarkdown(plan: Plan, opts: ReportOptions = {}): string {
   }
 
   if (listing.summarised) {
-    // Too many to list by person: the first of each category, removals first.
+    // Too many to list by person: the first of each kind, removals first.
     for (const sample of listing.categories) {
       const remove = sample.category === 'remove';
       const label = `${remove ? '⛔ ' : ''}${CATEGORY_LABELS[sample.category]}`;
-      out.push(
-        `## ${label} (${firstOf(sample.shown.length, sample.total, 'change')})${remove && blocked ? ': BLOCKED' : ''}`,
-        '',
-      );
+      out.push(`## ${label} (${plural(sample.total, 'change')})${remove && blocked ? ': BLOCKED' : ''}`, '');
       if (remove) out.push(removalNote(plan, blocked), '');
-      for (const c of sample.shown) out.push(...changeItem(c, true));
-      if (sample.shown.length < sample.total) {
-        out.push(`- …and ${sample.total - sample.shown.length} more, in plan.json`);
+      for (const k of sample.kinds) {
+        out.push(`### ${KIND_LABELS[k.kind]} (${firstOf(k.shown.length, k.total, 'change')})`, '');
+        for (const c of k.shown) out.push(...changeItem(c, true));
+        if (k.shown.length < k.total) out.push(`- …and ${k.total - k.shown.length} more, in plan.json`);
+        out.push('');
       }
-      out.push('');
     }
   } else {
+    const changes = planChanges(plan);
     const kept = changes.filter((c) => c.category !== 'remove');
     const users = bySubject(
       kept.filter((c) => c.subjectType === 'user'),
