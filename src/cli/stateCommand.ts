@@ -7,7 +7,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_PREFIX } from '../apply/queue/names.js';
 import { defaultConfigPath } from '../config/index.js';
 import type { RedisSettings } from '../config/types.js';
-import { createRedis } from '../daemon/redisOptions.js';
+import { isRedisUnreachable } from '../daemon/edge.js';
+import { createRedis, describeRedis } from '../daemon/redisOptions.js';
 import { FileStateStore } from '../state/fileStateStore.js';
 import type { OwnershipLedger } from '../state/ledger.js';
 import { RedisStateStore } from '../state/redisStateStore.js';
@@ -66,13 +67,27 @@ async function withRedis<T>(
   const config = await loadDaemonConfig(opts.config ?? defaultConfigPath(), command);
   // A CLI command should fail fast when Redis is down rather than wait for it like the daemon.
   // loadDaemonConfig refused a config without redis.
-  const redis = createRedis(config.redis as RedisSettings, 'cli');
-  redis.on('error', () => {});
+  const settings = config.redis as RedisSettings;
+  const redis = createRedis(settings, 'cli');
+  // Why a connection failed (a TLS verify error, WRONGPASS) comes as an 'error' event; the
+  // command itself only fails with "Connection is closed.".
+  let reason: Error | undefined;
+  redis.on('error', (err: Error) => {
+    reason = err;
+  });
   try {
     return await body(
       new RedisStateStore(redis, opts.prefix ?? DEFAULT_PREFIX),
       resolve(file ?? config.statePath),
     );
+  } catch (err) {
+    if (reason && isRedisUnreachable(err)) {
+      throw new CommandFailure(
+        `cannot reach Redis (${describeRedis(settings)}): ${reason.message}`,
+        EXIT.runtime,
+      );
+    }
+    throw err;
   } finally {
     redis.disconnect();
   }
