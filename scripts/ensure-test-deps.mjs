@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Makes sure the programs the test suite starts are installed (DESIGN §11). As root with apt-get
+// Makes sure the programs the test suite starts are installed (docs/design.md §11). As root with apt-get
 // available it installs what is missing; otherwise it prints the exact command and fails, so a
 // test run never silently skips a real server.
 import { execFileSync, spawnSync } from 'node:child_process';

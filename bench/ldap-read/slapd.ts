@@ -1,4 +1,4 @@
-// A private slapd for bench/ldap-read (TEST-SERVERS.md §1): cn=config built offline with
+// A private slapd for bench/ldap-read: cn=config built offline with
 // `slapadd -n0`, the data loaded offline with `slapadd -q` (about 12x faster than ldapadd for 100k
 // users), then slapd on a free 127.0.0.1 port in its own process group. Bench-local on purpose:
 // it needs preload and nothing else, and must not depend on the test harness's options.

@@ -1,4 +1,4 @@
-/** Exit codes of every idsync command (DESIGN §8). */
+/** Exit codes of every idsync command (docs/design.md §8). */
 export const EXIT = {
   ok: 0,
   runtime: 1,

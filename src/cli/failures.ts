@@ -1,4 +1,4 @@
-// One place that turns a typed failure into what the operator sees and the exit code (DESIGN §8):
+// One place that turns a typed failure into what the operator sees and the exit code (docs/design.md §8):
 // 2 for bad config or usage, 1 for a runtime failure. Never prints a stack or a secret.
 import { ConfigError } from '../config/index.js';
 import { DevinError } from '../devin/errors.js';

@@ -39,7 +39,7 @@ async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      // --help and --version exit through here with code 0; usage errors are exit 2 (DESIGN §8).
+      // --help and --version exit through here with code 0; usage errors are exit 2 (docs/design.md §8).
       process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
       return;
     }

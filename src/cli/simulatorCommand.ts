@@ -1,4 +1,4 @@
-// `idsync simulator`: the Devin API simulator as a standalone server (DESIGN §10).
+// `idsync simulator`: the Devin API simulator as a standalone server (docs/design.md §10).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';

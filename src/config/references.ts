@@ -1,4 +1,4 @@
-// Role and org names in the config, resolved against what Devin has (DESIGN §4): an id matches
+// Role and org names in the config, resolved against what Devin has (docs/design.md §4): an id matches
 // exactly, a name case-insensitively. Pure, so `validate` and the planner share one rule and one
 // wording for "no such org".
 import type { DevinOrg, DevinRole } from '../devin/snapshot.js';

@@ -1,4 +1,4 @@
-// The config file's shape (DESIGN §4) as one zod schema: the single source for validation, for the
+// The config file's shape (docs/design.md §4) as one zod schema: the single source for validation, for the
 // types the loader returns and, through `idsync schema`, for the JSON Schema editors use.
 //
 // Conventions that the error formatter (issues.ts) relies on:

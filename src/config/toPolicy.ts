@@ -24,7 +24,7 @@ function mappingOf(m: MappingOutput): MappingSpec {
   };
 }
 
-/** Emails and domains are compared case-insensitively after trimming (DESIGN §3): normalise once here. */
+/** Emails and domains are compared case-insensitively after trimming (docs/design.md §3): normalise once here. */
 export function toPolicy(cfg: ConfigOutput): SyncPolicy {
   return {
     mappings: cfg.mappings.map(mappingOf),

@@ -1,6 +1,6 @@
 // Waiting for the operator (or Kubernetes) to stop the process: the first SIGTERM/SIGINT starts a
 // graceful shutdown; a second one while it drains gives up waiting and exits 1 (a runtime failure,
-// DESIGN §8), since running jobs were abandoned.
+// docs/design.md §8), since running jobs were abandoned.
 import type { Logger } from 'pino';
 
 export function untilSignal(log: Logger): Promise<NodeJS.Signals> {

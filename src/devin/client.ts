@@ -1,5 +1,5 @@
-// DevinClient: the identity endpoints of the Devin v3 API (ENDPOINTS.md §3–8), with the retry,
-// rate-limit and pagination rules of DESIGN §7. A thin shell: every response is parsed with the
+// DevinClient: the identity endpoints of the Devin v3 API, with the retry,
+// rate-limit and pagination rules of docs/design.md §7. A thin shell: every response is parsed with the
 // zod schemas at this edge, and the rest of idsync trusts the types.
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';

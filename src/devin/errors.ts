@@ -62,7 +62,7 @@ export class DevinApiError extends DevinError {
 /**
  * The connection failed or timed out. `sent` says whether the request had been fully written
  * before the failure: when it had, the server may have applied it, so a write must not be
- * blindly re-sent (DESIGN §7); the caller re-reads the target instead.
+ * blindly re-sent (docs/design.md §7); the caller re-reads the target instead.
  */
 export class DevinNetworkError extends DevinError {
   readonly sent: boolean;

@@ -1,4 +1,4 @@
-// Cursor pagination of every Devin list endpoint (ENDPOINTS.md §1.3): pass `end_cursor` back as
+// Cursor pagination of every Devin list endpoint: pass `end_cursor` back as
 // `after` while `has_next_page`. A server that repeats a cursor would loop forever, so that fails.
 import { DevinPaginationError, type RequestContext } from './errors.js';
 import type { Page } from './schemas.js';

@@ -1,4 +1,4 @@
-// When to retry a Devin call and how long to wait: pure functions, so the rules of DESIGN §7 are
+// When to retry a Devin call and how long to wait: pure functions, so the rules of docs/design.md §7 are
 // tested on their own, away from sockets and clocks.
 
 export interface RetryPolicy {

@@ -54,7 +54,7 @@ export interface DirectorySnapshot {
   groups: DirectoryGroup[];
   /**
    * False when any part of the read failed or was truncated (a page, a range slice, a member
-   * list). An incomplete snapshot never leads to a removal or a role change (DESIGN §3).
+   * list). An incomplete snapshot never leads to a removal or a role change (docs/design.md §3).
    */
   complete: boolean;
   incompleteReasons: string[];

@@ -2,7 +2,7 @@ import { type DestinationStream, type Logger, pino } from 'pino';
 
 /**
  * Every place a secret could reach a log line. A pino child inherits these; never give a child its
- * own `redact`, which would replace them (see LIBRARIES.md).
+ * own `redact`, which would replace them.
  */
 const SECRET_KEYS = [
   'token',

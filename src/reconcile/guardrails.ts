@@ -1,4 +1,4 @@
-// Guardrails (DESIGN §6), fail closed. Pure: the plan, the last successful run and the thresholds
+// Guardrails (docs/design.md §6), fail closed. Pure: the plan, the last successful run and the thresholds
 // in; a verdict out. A blocked verdict holds back the plan's removals (additions still apply)
 // until a human approves; an incomplete read never gets this far with a removal in it.
 import type { LastRun } from '../state/ledger.js';

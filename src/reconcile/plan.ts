@@ -1,4 +1,4 @@
-// The plan: data, rendered separately, applied exactly (DESIGN §5). Its JSON form is versioned and
+// The plan: data, rendered separately, applied exactly (docs/design.md §5). Its JSON form is versioned and
 // stable; reports, executors and the staleness check all read these types.
 
 export interface RoleRef {
@@ -139,7 +139,7 @@ export type Op =
 
 export type OpKind = Op['kind'];
 
-/** Execution order (DESIGN §5): each phase runs after the one before has settled. */
+/** Execution order (docs/design.md §5): each phase runs after the one before has settled. */
 export const OP_ORDER: readonly OpKind[] = [
   'adopt',
   'registerIdpGroups',

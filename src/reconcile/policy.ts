@@ -1,5 +1,5 @@
 // What the operator asked for, as plain data: the mapping, scope and guardrail parts of the config
-// (DESIGN §4). The config loader produces these; the pure reconcile functions consume them.
+// (docs/design.md §4). The config loader produces these; the pure reconcile functions consume them.
 
 /** How a mapping picks directory groups. Exactly one key. */
 export type GroupSelector = { name: string } | { dn: string } | { id: string } | { pattern: string };
@@ -15,7 +15,7 @@ export interface MappingSpec {
   group: GroupSelector;
   /** Name registered in Devin. Template: `{name}` (group name), `{id}`, `{dn}`. Default `{name}`. */
   idpGroupName: string;
-  /** Enterprise role name or id. Devin needs one before any org role (ENDPOINTS §8.0). */
+  /** Enterprise role name or id. Devin needs one before any org role. */
   enterpriseRole?: string | undefined;
   orgs: OrgGrant[];
   /** Also give the group's members direct access (invite, org membership). */

@@ -20,7 +20,7 @@ export interface Resolver {
   problems: string[];
 }
 
-/** The literal built-in ids (ENDPOINTS §1.7), for configs written against an account that has them. */
+/** The literal built-in ids, for configs written against an account that has them. */
 const LITERAL_IDS: Readonly<Record<string, BuiltInKind>> = {
   account_admin: 'enterprise-admin',
   account_member: 'enterprise-member',

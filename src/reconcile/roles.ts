@@ -1,6 +1,6 @@
 // Which of Devin's roles are the built-in ones. Pure.
 //
-// Roles cannot be told apart by id alone. ENDPOINTS §1.7 lists the literal ids account_admin,
+// Roles cannot be told apart by id alone. the Devin API docs lists the literal ids account_admin,
 // account_member, org_admin, org_member and org_deepwiki. But Cognition's own Terraform provider
 // says per-account default roles "have generated IDs but a well-known name" (e.g. "Member"), and it
 // looks them up by id first, then by name, within one role_type. Its examples use the names "Admin"

@@ -1,4 +1,4 @@
-// A saved plan is applied only while the state it was made against still holds (DESIGN §5): each
+// A saved plan is applied only while the state it was made against still holds (docs/design.md §5): each
 // op's `expected` is checked against a fresh Devin snapshot, and every drifted op is listed.
 import type { DevinSnapshot } from '../devin/snapshot.js';
 import { emailKey } from '../state/ledger.js';

@@ -1,4 +1,4 @@
-// The plan's JSON form (DESIGN §5): what `plan --json` prints, what `--out` saves and what
+// The plan's JSON form (docs/design.md §5): what `plan --json` prints, what `--out` saves and what
 // `apply plan.json` reads back. Key order is fixed so a re-plan diffs cleanly in review, and the
 // reader is strict so a hand-edited or foreign file fails loudly instead of applying half-understood.
 import * as z from 'zod';

@@ -199,7 +199,7 @@ export function renderMarkdown(plan: Plan, opts: ReportOptions = {}): string {
     const kept = changes.filter((c) => c.category !== 'remove');
     const users = bySubject(
       kept.filter((c) => c.subjectType === 'user'),
-      // Emails compare case-insensitively (DESIGN §3): one heading per person.
+      // Emails compare case-insensitively (docs/design.md §3): one heading per person.
       (e) => e.trim().toLowerCase(),
     );
     const groups = bySubject(

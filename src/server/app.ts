@@ -1,4 +1,4 @@
-// The daemon's HTTP surface (DESIGN §9). Routes whose secret is not configured are not registered
+// The daemon's HTTP surface (docs/design.md §9). Routes whose secret is not configured are not registered
 // at all, so they answer 404 like any unknown path rather than advertising a disabled feature.
 import { createServer, type Server } from 'node:http';
 import type { Queue } from 'bullmq';
@@ -63,8 +63,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const settings = deps.server;
   const limits = resolveLimits(settings.limits);
   const app = Fastify({
-    // A child of the daemon's logger inherits its redaction paths (LIBRARIES §7); the cast is the
-    // documented workaround for fastify's logger generic (LIBRARIES §6).
+    // A child of the daemon's logger inherits its redaction paths; the cast is the
+    // documented workaround for fastify's logger generic.
     loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger,
     // Replaced by the onResponse line below, which never includes headers or the query string.
     logController: new LogController({ disableRequestLogging: true }),

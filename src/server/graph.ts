@@ -1,4 +1,4 @@
-// POST /webhooks/graph: Microsoft Graph change notifications (LIBRARIES §4). Graph's deadlines are
+// POST /webhooks/graph: Microsoft Graph change notifications. Graph's deadlines are
 // strict: the validation handshake within 10 s, a notification's 2xx within 3 s, or Graph retries
 // and eventually throttles the endpoint. So nothing here waits for more than the enqueue.
 import type { FastifyInstance } from 'fastify';

@@ -1,4 +1,4 @@
-// The `idsync_` metrics of DESIGN §9 on a registry of their own (one per app: building two apps in
+// The `idsync_` metrics of docs/design.md §9 on a registry of their own (one per app: building two apps in
 // one process, as tests do, must not collide on prom-client's global registry).
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { DaemonMetrics, RunStatus, RunTrigger } from '../daemon/types.js';

@@ -1,4 +1,4 @@
-// Devin v3 API simulator: a real HTTP server that behaves like shared/devin-api/ENDPOINTS.md for the
+// Devin v3 API simulator: a real HTTP server that behaves like the public Devin API docs (as gathered in spec/devin-v3-identity.openapi.yaml) for the
 // identity subset, with fault injection and a request log for tests and benchmarks.
 
 export { type FaultConfig, FaultConfigSchema, type FaultRule } from './faults.js';

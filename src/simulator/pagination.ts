@@ -113,7 +113,7 @@ export function pageOfList<T>(
 
 export const DEFAULT_PAGE_SIZE = 100;
 
-/** `first`: an integer 1–200, default 100 (ENDPOINTS.md 1.3). Anything else is a 422. */
+/** `first`: an integer 1–200, default 100. Anything else is a 422. */
 export function parseFirst(raw: unknown): number {
   if (raw === undefined) return DEFAULT_PAGE_SIZE;
   const msg = `first must be an integer between 1 and ${MAX_PAGE_SIZE}`;

@@ -43,7 +43,7 @@ export interface RouteDef {
   handle(ctx: RouteCtx): RouteResult;
 }
 
-// Permissions (ENDPOINTS.md 1.2). Docs disagree between snapshots on reads (Manage… in older pages,
+// Permissions. Docs disagree between snapshots on reads (Manage… in older pages,
 // View… in newer ones), so a read accepts either; whether Manage implies View is NOT FOUND.
 const READ = ['ViewAccountMembership', 'ManageAccountMembership'] as const;
 const WRITE = ['ManageAccountMembership'] as const;
@@ -124,7 +124,7 @@ export function authorize(access: Access, token: TokenInfo, params: Record<strin
         if (!token.permissions.has('ViewOrgMembership')) throw missing(['ViewOrgMembership']);
         return;
       }
-      // An enterprise service user "inherits the corresponding org-level permissions" (ENDPOINTS.md 1.1).
+      // An enterprise service user "inherits the corresponding org-level permissions".
       if (![...READ, 'ViewOrgMembership'].some((x) => token.permissions.has(x)))
         throw missing([...READ, 'ViewOrgMembership']);
       return;

@@ -41,7 +41,7 @@ const SeedUser = z.strictObject({
   enterprise_role_id: z.string().min(1).nullable().default(null),
   /** Direct organization roles: org_id -> role_id. */
   org_roles: z.record(z.string(), z.string().min(1)).default({}),
-  /** Unix seconds; the docs do not state the unit (ENDPOINTS.md 1.7), seconds like created_at. */
+  /** Unix seconds; the docs do not state the unit, seconds like created_at. */
   enterprise_joined_at: z.number().int().nullable().default(null),
 });
 
@@ -158,7 +158,7 @@ function checkCrossReferences(seed: SeedShapeOut, ctx: z.RefinementCtx): void {
         issue(['idp_memberships', i, 'user_id'], `users has "${m.email}" as "${byEmail}"`);
     }
     // Group names here need not be registered: the IdP sends whatever groups a person is in, and only
-    // registered groups with mappings yield roles (ENDPOINTS.md 8.0).
+    // registered groups with mappings yield roles.
   });
 }
 

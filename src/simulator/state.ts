@@ -122,7 +122,7 @@ export class SimState {
   private readonly mappings = new Map<string, GroupMappings>();
   private readonly entMapped = new SortedKeys();
   private readonly orgMapped = new Map<string, SortedKeys>();
-  /** IdP-owned group membership; static (no API changes it, ENDPOINTS.md 8.0). */
+  /** IdP-owned group membership; static (no API changes it, the Devin API docs). */
   private readonly groupMembers = new Map<string, string[]>();
   private derivedCache: Derived | null = null;
   private readonly now: () => number;
@@ -462,7 +462,7 @@ export class SimState {
 
   /**
    * POST /enterprise/members/users. Atomic: every check runs before anything changes. Docs silent on
-   * re-inviting a member: the strict reading is a 409 (DESIGN.md 10), and an IdP-only person gets a
+   * re-inviting a member: the strict reading is a 409, and an IdP-only person gets a
    * direct assignment on the same user_id (otherwise direct access for IdP users would be impossible).
    */
   inviteUsers(emails: readonly string[], roleId: string): Mutation<User[]> {

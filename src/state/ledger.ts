@@ -1,4 +1,4 @@
-// The ownership ledger (DESIGN §4): what idsync created or adopted in Devin, and so may change or
+// The ownership ledger (docs/design.md §4): what idsync created or adopted in Devin, and so may change or
 // remove. Everything else is left alone. Updated as each op succeeds, so a crash mid-run loses
 // nothing: the next plan starts from what really happened.
 import type { MappedGroupStat, Op, Plan } from '../reconcile/plan.js';

@@ -1,5 +1,5 @@
 // The commands as an operator runs them: real processes, the simulator as a real server on loopback,
-// config and directory files in a temp dir. Checks exit codes (DESIGN §8) and what lands in Devin.
+// config and directory files in a temp dir. Checks exit codes (docs/design.md §8) and what lands in Devin.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

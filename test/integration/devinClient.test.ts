@@ -109,7 +109,7 @@ describe('DevinClient against the simulator', () => {
   });
 });
 
-describe('DevinClient retries (DESIGN §7)', () => {
+describe('DevinClient retries (docs/design.md §7)', () => {
   let sim: RunningSimulator;
 
   beforeAll(async () => {

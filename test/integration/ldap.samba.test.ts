@@ -3,7 +3,7 @@
 // groups with a cycle, a 2,000-member group read in forced range slices, LDAPS/StartTLS with the
 // provisioned CA, and the email fallback to userPrincipalName.
 //
-// What Samba does NOT reproduce of Windows AD (TEST-SERVERS.md §2, measured with Samba 4.17):
+// What Samba does NOT reproduce of Windows AD(measured with Samba 4.17):
 //  - it does not cap pages at MaxPageSize=1000: a paged search asking for 2000 gets 2000;
 //  - it does not force range retrieval: `member` of a 2,000-member group comes back whole, never as
 //    `member;range=0-1499`.

@@ -103,7 +103,7 @@ describe('/metrics', () => {
     return res.text;
   };
 
-  it('serves every idsync_ metric of DESIGN §9 and the process defaults, in a parseable text format', async () => {
+  it('serves every idsync_ metric of docs/design.md §9 and the process defaults, in a parseable text format', async () => {
     const text = await scrape();
     for (const [name, type] of [
       ['idsync_runs_total', 'counter'],

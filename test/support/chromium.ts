@@ -1,4 +1,4 @@
-// Debian's Chromium driven by playwright-core (LIBRARIES §10): `npx playwright install` cannot work
+// Debian's Chromium driven by playwright-core: `npx playwright install` cannot work
 // offline, so tests use the apt package that scripts/ensure-test-deps.mjs installs.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

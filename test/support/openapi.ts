@@ -137,7 +137,7 @@ export class OpenApiContract {
       const responses = found.op.responses as Obj;
       const declared = responses[String(x.status)] ?? responses.default;
       if (!declared) {
-        // Shared error statuses the spec's ProblemDetail covers for every operation (ENDPOINTS §1.4).
+        // Shared error statuses the spec's ProblemDetail covers for every operation.
         if ([401, 403, 404, 409, 422, 429].includes(x.status) || x.status >= 500) {
           schema = { $ref: '#/components/schemas/ProblemDetail' };
         } else {

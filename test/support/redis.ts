@@ -1,4 +1,4 @@
-// A private redis-server for tests (LIBRARIES §5): a free port on 127.0.0.1, a temp dir, no config
+// A private redis-server for tests: a free port on 127.0.0.1, a temp dir, no config
 // file, no persistence unless a test restarts it. Each test file starts its own, so files run in
 // parallel without sharing queues, and stops it by PID.
 import { type ChildProcess, spawn } from 'node:child_process';

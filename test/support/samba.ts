@@ -1,4 +1,4 @@
-// A real Samba Active Directory DC for tests (TEST-SERVERS.md §2): provisioned into a temp dir,
+// A real Samba Active Directory DC for tests: provisioned into a temp dir,
 // listening on its own 127.0.0.x (Samba's LDAP ports 389/636/3268/3269 are fixed, so each
 // instance needs its own loopback address, and root), LDAPS with a CA generated here, seeded
 // straight into sam.ldb with python3-samba in one transaction, and stopped by process group.
@@ -254,8 +254,8 @@ export function assertSambaAvailable(): void {
   }
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
     throw new Error(
-      'Samba AD DC tests need root: the DC listens on the fixed privileged ports 389, 636, 3268 and 88 ' +
-        '(TEST-SERVERS.md §2). Run the test suite as root (CI does).',
+      'Samba AD DC tests need root: the DC listens on the fixed privileged ports 389, 636, 3268 and 88. ' +
+        'Run the test suite as root (CI does).',
     );
   }
 }

@@ -1,4 +1,4 @@
-// The inline executor (DESIGN §7): one process, phase by phase in OP_ORDER, bounded concurrency
+// The inline executor (docs/design.md §7): one process, phase by phase in OP_ORDER, bounded concurrency
 // within a phase. It decides what not to attempt (guardrails, failed prerequisites), runs the
 // shared handlers, and writes the ownership ledger as each op succeeds.
 import type { Logger } from 'pino';

@@ -1,4 +1,4 @@
-// One idempotent handler per op kind (DESIGN §7). The inline executor and the queue workers share
+// One idempotent handler per op kind (docs/design.md §7). The inline executor and the queue workers share
 // them, so a job retried after a crash, or a plan applied twice, ends in the same Devin state
 // without doing anything twice: a write whose outcome is unknown is followed by a re-read of the
 // target, never by a blind re-send.

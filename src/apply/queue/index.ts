@@ -1,4 +1,4 @@
-// The queue executor (DESIGN §7): BullMQ jobs on Redis, sharing the inline executor's handlers.
+// The queue executor (docs/design.md §7): BullMQ jobs on Redis, sharing the inline executor's handlers.
 export type { OpJobData, RunJobData, StoredOpResult } from './jobs.js';
 export * from './names.js';
 export { createOpProcessor, isTransient, type OpJobOutcome, type OpWorkerDeps } from './opWorker.js';

@@ -1,5 +1,5 @@
 // The processor of `idsync-ops` jobs: one plan op each, through the same idempotent handler the
-// inline executor uses (DESIGN §7). Whatever delivers a job twice (a stalled worker, a retried
+// inline executor uses (docs/design.md §7). Whatever delivers a job twice (a stalled worker, a retried
 // enqueue, Redis restarting) ends in the same Devin state, because the handler re-reads before any
 // write whose outcome is unknown, and the result is recorded once.
 //

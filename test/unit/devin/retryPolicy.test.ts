@@ -6,7 +6,7 @@ import {
   parseRetryAfter,
 } from '../../../src/devin/retryPolicy.js';
 
-describe('isRetryable (DESIGN §7)', () => {
+describe('isRetryable (docs/design.md §7)', () => {
   const cases: Array<[string, Parameters<typeof isRetryable>[1], boolean]> = [
     ['GET', { kind: 'status', status: 429 }, true],
     ['GET', { kind: 'status', status: 500 }, true],

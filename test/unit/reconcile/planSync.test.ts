@@ -120,7 +120,7 @@ describe('planSync: a first sync into an empty Devin', () => {
     ledger: EMPTY_LEDGER,
   });
 
-  it('registers, maps, invites and adds in DESIGN §5 order', () => {
+  it('registers, maps, invites and adds in docs/design.md §5 order', () => {
     expect(keys(plan)).toEqual([
       'registerIdpGroups/batch-1',
       'setGroupEnterpriseRole/devin-data',
