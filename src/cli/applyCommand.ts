@@ -12,7 +12,7 @@ import type { DevinClient } from '../devin/client.js';
 import { readDevinSnapshot } from '../devin/snapshot.js';
 import { createCliLogger } from '../log/logger.js';
 import { findDrift, fingerprintOps, type Plan, removalCount } from '../reconcile/index.js';
-import { parsePlanJson, writeReports } from '../report/index.js';
+import { parsePlanJson, terminalText, writeReports } from '../report/index.js';
 import type { StateStore } from '../state/ledger.js';
 import {
   devinClientFor,
@@ -67,7 +67,8 @@ async function runApply(planFile: string | undefined, opts: ApplyCommandOptions)
   const state = stateStoreFor(config);
   // Off a terminal (CI, a CronJob) the results are data: JSON on stdout, words on stderr.
   const json = opts.json === true || !process.stdout.isTTY;
-  const say = (line: string) => (json ? process.stderr : process.stdout).write(`${line}\n`);
+  // Op keys and Devin's error messages carry directory and Devin names: controls are made visible.
+  const say = (line: string) => (json ? process.stderr : process.stdout).write(`${terminalText(line)}\n`);
   try {
     const plan = planFile
       ? await savedPlan(planFile, client)
@@ -142,7 +143,7 @@ async function savedPlan(file: string, client: DevinClient): Promise<Plan> {
   }
   const drift = findDrift(plan.ops, await readDevinSnapshot(client));
   if (drift.length > 0) {
-    const lines = drift.map((d) => `  ${d.key}: expected ${d.expected}, found ${d.found}`);
+    const lines = drift.map((d) => terminalText(`  ${d.key}: expected ${d.expected}, found ${d.found}`));
     throw new CommandFailure(
       `${file} is stale: Devin changed since it was planned (${drift.length} op(s) drifted). Run \`idsync plan\` again.\n${lines.join('\n')}`,
       EXIT.stalePlan,
