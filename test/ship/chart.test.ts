@@ -126,7 +126,16 @@ const configOf = (ms: Manifest[]) =>
 const LDAP_KEYS_OFF = Object.fromEntries(
   ['url', 'profile', 'bindDN', 'bindPasswordFile', 'userBase', 'groupBase'].map((k) => [k, null]),
 );
-const REDIS_WITH_PASSWORD = 'redis://:${IDSYNC_REDIS_PASSWORD}@redis-master:6379';
+const REDIS_PASSWORD_FILE = '/etc/idsync/secrets/redisPassword';
+/** Redis Sentinel as the Bitnami chart runs it (sentinel.enabled=true): the sentinels share the password. */
+const SENTINEL_REDIS = {
+  // Helm merges maps key by key: the default url must be nulled (exactly one of url or sentinels).
+  url: null,
+  sentinels: [0, 1, 2].map((i) => `redis-node-${i}.redis-headless:26379`),
+  masterName: 'mymaster',
+  passwordFile: REDIS_PASSWORD_FILE,
+  sentinelPasswordFile: REDIS_PASSWORD_FILE,
+};
 
 /** The value sets the chart is linted and rendered with, and the kinds each must produce. */
 const VALUE_SETS: Array<{
@@ -154,9 +163,33 @@ const VALUE_SETS: Array<{
     values: {
       existingSecret: 'idsync-secrets',
       redisPassword: { existingSecret: 'redis', key: 'redis-password' },
-      config: { redis: { url: REDIS_WITH_PASSWORD } },
+      config: { redis: { passwordFile: REDIS_PASSWORD_FILE } },
     },
     kinds: ['ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Service', 'ServiceAccount'],
+  },
+  {
+    name: 'Redis Sentinel with password and TLS (Bitnami sentinel.enabled), NetworkPolicy',
+    values: {
+      secrets: { devinToken: 'cog_x', ldapBindPassword: 'pw' },
+      redisPassword: { existingSecret: 'redis', key: 'redis-password' },
+      redisCa: { existingSecret: 'redis-tls', key: 'ca.crt' },
+      networkPolicy: { enabled: true },
+      workers: { enabled: true },
+      config: { redis: { ...SENTINEL_REDIS, tls: true, caFile: '/etc/idsync/secrets/redisCa.crt' } },
+    },
+    // helm lint applies the values schema before it drops the url set to null.
+    lint: false,
+    kinds: [
+      'ConfigMap',
+      'Deployment',
+      'Deployment',
+      'NetworkPolicy',
+      'PodDisruptionBudget',
+      'PodDisruptionBudget',
+      'Secret',
+      'Service',
+      'ServiceAccount',
+    ],
   },
   {
     name: 'ingress + ServiceMonitor + NetworkPolicy',
@@ -320,6 +353,7 @@ describe('helm/idsync', () => {
         ldapBindPassword: 'pw',
         adminToken: 'admin-token-0123456789',
         webhookSecret: 'webhook-secret-0123456789',
+        redisPassword: 'redis-pw',
       };
       for (const [name, value] of Object.entries(files)) await writeFile(join(dir, name), `${value}\n`);
       const ms = await render({
@@ -328,17 +362,16 @@ describe('helm/idsync', () => {
         config: {
           devin: { tokenFile: join(dir, 'devinToken') },
           source: { bindPasswordFile: join(dir, 'ldapBindPassword') },
-          redis: { url: REDIS_WITH_PASSWORD },
+          redis: { passwordFile: join(dir, 'redisPassword') },
           server: { adminTokenFile: join(dir, 'adminToken'), webhookSecretFile: join(dir, 'webhookSecret') },
         },
       });
       const text = (find(ms, 'ConfigMap').data as Record<string, string>)['idsync.yaml'] ?? '';
-      const config = await loadConfigText(text, join(dir, 'idsync.yaml'), {
-        env: { IDSYNC_REDIS_PASSWORD: 'redis-pw' },
-      });
+      const config = await loadConfigText(text, join(dir, 'idsync.yaml'), { env: {} });
       expect(config.devin.token).toBe('cog_chart');
       if (mode === 'daemon') {
-        expect(config.redis?.url).toBe('redis://:redis-pw@redis-master:6379');
+        expect(config.redis?.url).toBe('redis://redis-master:6379');
+        expect(config.redis?.password).toBe('redis-pw');
         expect(config.server?.adminToken).toBe('admin-token-0123456789');
       } else {
         expect(config.statePath).toBe('/var/lib/idsync/state.json');
@@ -489,21 +522,111 @@ describe('helm/idsync', () => {
       expect(lookup(configOf(ms), 'devin.token')).toBe('${IDSYNC_DEVIN_TOKEN}');
     });
 
-    it('a Redis password inline in the URL fails; ${IDSYNC_REDIS_PASSWORD} from a Secret renders', async () => {
-      const inline = await template({ config: { redis: { url: 'redis://:hunter2@redis:6379' } } });
-      expect(inline.code).not.toBe(0);
-      expect(inline.stderr).toContain('config.redis.url holds a password inline');
-      expect(inline.stderr).not.toContain('hunter2');
-      const unset = await template({ config: { redis: { url: REDIS_WITH_PASSWORD } } });
-      expect(unset.stderr).toContain('set secrets.redisPassword or redisPassword.existingSecret');
-      const ms = await render({
-        config: { redis: { url: REDIS_WITH_PASSWORD } },
+    it('a Redis password in the URL fails (inline or ${VAR}); passwordFile and its Secret go together', async () => {
+      for (const url of ['redis://:hunter2@redis:6379', 'redis://:${IDSYNC_REDIS_PASSWORD}@redis:6379']) {
+        const r = await template({ config: { redis: { url } } });
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toContain('config.redis.url holds a password, and the config is a ConfigMap');
+        expect(r.stderr).toContain(`set config.redis.passwordFile: ${REDIS_PASSWORD_FILE}`);
+        expect(r.stderr).not.toContain('hunter2');
+      }
+      const noFile = await template({ secrets: { redisPassword: 'pw' } });
+      expect(noFile.stderr).toContain(
+        `secrets.redisPassword is set, but config.redis.passwordFile is not: set it to ${REDIS_PASSWORD_FILE}`,
+      );
+      const noSecret = await template({ config: { redis: { passwordFile: REDIS_PASSWORD_FILE } } });
+      expect(noSecret.stderr).toContain(
+        `config.redis.passwordFile is ${REDIS_PASSWORD_FILE}: set secrets.redisPassword or redisPassword.existingSecret`,
+      );
+      const both = await template({
         secrets: { redisPassword: 'pw' },
+        redisPassword: { existingSecret: 'redis' },
+        config: { redis: { passwordFile: REDIS_PASSWORD_FILE } },
       });
-      const env = podOf(find(ms, 'Deployment')).spec.containers[0]?.env ?? [];
-      expect(env.find((e) => e.name === 'IDSYNC_REDIS_PASSWORD')?.valueFrom).toEqual({
-        secretKeyRef: { name: 'idsync-secrets', key: 'redisPassword' },
+      expect(both.stderr).toContain('secrets.redisPassword and redisPassword.existingSecret are both set');
+
+      // From the chart's Secret: a file like the others, no environment variable.
+      const ms = await render({
+        secrets: { redisPassword: 'pw' },
+        config: { redis: { passwordFile: REDIS_PASSWORD_FILE } },
       });
+      const pod = podOf(find(ms, 'Deployment'));
+      expect((pod.spec.containers[0]?.env ?? []).map((e) => e.name)).not.toContain('IDSYNC_REDIS_PASSWORD');
+      expect((find(ms, 'Secret', 'idsync-secrets').data as Record<string, string>).redisPassword).toBe(
+        Buffer.from('pw').toString('base64'),
+      );
+      expect(lookup(configOf(ms), 'redis.passwordFile')).toBe(REDIS_PASSWORD_FILE);
+    });
+
+    it('redisPassword.existingSecret and redisCa.existingSecret are projected into the secrets directory as redisPassword and redisCa.crt', async () => {
+      const ms = await render({
+        redisPassword: { existingSecret: 'redis', key: 'redis-password' },
+        redisCa: { existingSecret: 'redis-tls' },
+        config: {
+          redis: {
+            url: 'rediss://redis-master:6380',
+            passwordFile: REDIS_PASSWORD_FILE,
+            caFile: '/etc/idsync/secrets/redisCa.crt',
+          },
+        },
+      });
+      const volume = podOf(find(ms, 'Deployment')).spec.volumes.find(
+        (v) => v.name === 'secrets',
+      ) as unknown as {
+        secret?: unknown;
+        projected: { defaultMode: number; sources: unknown[] };
+      };
+      expect(volume.secret).toBeUndefined();
+      // 0440 in the manifest: octal to Kubernetes (YAML 1.1), as for the plain secret volume.
+      expect(volume.projected).toEqual({
+        defaultMode: 440,
+        sources: [
+          { secret: { name: 'idsync-secrets' } },
+          { secret: { name: 'redis', items: [{ key: 'redis-password', path: 'redisPassword' }] } },
+          { secret: { name: 'redis-tls', items: [{ key: 'ca.crt', path: 'redisCa.crt' }] } },
+        ],
+      });
+      const noCaFile = await template({ redisCa: { existingSecret: 'redis-tls' } });
+      expect(noCaFile.stderr).toContain(
+        'redisCa.existingSecret is set, but config.redis.caFile is not: set it to /etc/idsync/secrets/redisCa.crt',
+      );
+      const noCa = await template({
+        config: { redis: { url: 'rediss://redis:6380', caFile: '/etc/idsync/secrets/redisCa.crt' } },
+      });
+      expect(noCa.stderr).toContain(
+        'config.redis.caFile is /etc/idsync/secrets/redisCa.crt: set redisCa.existingSecret',
+      );
+    });
+
+    it("a Sentinel config renders without url and loads with idsync's loader; url and sentinels together are refused", async () => {
+      const ms = await render({ secrets: { redisPassword: 'pw' }, config: { redis: SENTINEL_REDIS } });
+      const config = configOf(ms);
+      expect(lookup(config, 'redis')).toEqual({ ...SENTINEL_REDIS, url: undefined, keepRuns: 50 });
+      expect(Object.keys(lookup(config, 'redis') as Values)).not.toContain('url');
+      const dir = await mkdtemp(join(home, 'sentinel-'));
+      const text = (find(ms, 'ConfigMap').data as Record<string, string>)['idsync.yaml'] ?? '';
+      const files: Record<string, string> = {
+        devinToken: 'cog_chart',
+        ldapBindPassword: 'pw',
+        redisPassword: 'pw',
+        adminToken: 'admin-token-0123456789',
+        webhookSecret: 'webhook-secret-0123456789',
+      };
+      for (const [name, value] of Object.entries(files)) await writeFile(join(dir, name), `${value}\n`);
+      const local = text.replaceAll('/etc/idsync/secrets/', `${dir}/`);
+      const loaded = await loadConfigText(local, join(dir, 'idsync.yaml'), { env: {} });
+      expect(loaded.redis?.sentinels?.map((s) => `${s.host}:${s.port}`)).toEqual(SENTINEL_REDIS.sentinels);
+      expect(loaded.redis).toMatchObject({ masterName: 'mymaster', password: 'pw', sentinelPassword: 'pw' });
+
+      // Without `url: null` the chart's default url stays: the values schema refuses both.
+      const both = await template({
+        secrets: { redisPassword: 'pw' },
+        config: { redis: { ...SENTINEL_REDIS, url: 'redis://redis-master:6379' } },
+      });
+      expect(both.code).not.toBe(0);
+      expect(both.stderr).toContain('/config/redis');
+      const neither = await template({ config: { redis: { url: null, masterName: 'mymaster' } } });
+      expect(neither.code).not.toBe(0);
     });
 
     it.each([
@@ -620,6 +743,24 @@ describe('helm/idsync', () => {
         ['6380/TCP'],
         ['443/TCP'],
         ['389/TCP'],
+      ]);
+    });
+
+    it('with Sentinel the NetworkPolicy opens each sentinel port and the data port', async () => {
+      const np = find(
+        await render({
+          networkPolicy: { enabled: true, redisDataPort: 6380 },
+          secrets: { redisPassword: 'pw' },
+          config: { redis: { ...SENTINEL_REDIS, sentinels: ['s-0:26379', 's-1:26379', '[fd00::2]:26380'] } },
+        }),
+        'NetworkPolicy',
+      );
+      const egress = (np.spec as { egress: Array<{ ports: Array<{ port: number; protocol: string }> }> })
+        .egress;
+      expect(egress[1]?.ports.map((p) => `${p.port}/${p.protocol}`)).toEqual([
+        '26379/TCP',
+        '26380/TCP',
+        '6380/TCP',
       ]);
     });
   });

@@ -131,9 +131,45 @@ redis, server) and with state.file pointing into the claim (the ledger must outl
 {{- end -}}
 {{- end -}}
 
-{{/* True ("true") when the pods get IDSYNC_REDIS_PASSWORD. */}}
-{{- define "idsync.hasRedisPassword" -}}
-{{- if or .Values.redisPassword.existingSecret .Values.secrets.redisPassword -}}true{{- end -}}
+{{/* The files the chart itself mounts for Redis: pass the root context. */}}
+{{- define "idsync.redisPasswordPath" -}}{{ trimSuffix "/" .Values.secretsMountPath }}/redisPassword{{- end -}}
+{{- define "idsync.redisCaPath" -}}{{ trimSuffix "/" .Values.secretsMountPath }}/redisCa.crt{{- end -}}
+
+{{/* True ("true") when the secrets volume also projects keys of other Secrets (Redis password, CA). */}}
+{{- define "idsync.projectedSecrets" -}}
+{{- if or .Values.redisPassword.existingSecret .Values.redisCa.existingSecret -}}true{{- end -}}
+{{- end -}}
+
+{{/* The checks of config.redis (daemon mode). */}}
+{{- define "idsync.validateRedis" -}}
+{{- $redis := dig "redis" (dict) .Values.config | default (dict) -}}
+{{- $url := $redis.url | default "" | toString -}}
+{{- $pwFrom := or .Values.secrets.redisPassword .Values.redisPassword.existingSecret -}}
+{{- $pwPath := include "idsync.redisPasswordPath" . -}}
+{{- $caPath := include "idsync.redisCaPath" . -}}
+{{- if not (or $url $redis.sentinels) -}}
+{{- fail "mode daemon runs `idsync run`, which needs config.redis.url (or config.redis.sentinels with masterName): the queue, the run records and the ownership ledger live in Redis; or use mode: cronjob" -}}
+{{- end -}}
+{{- if regexMatch "^[a-z]+://[^@/]*:[^@/]+@" $url -}}
+{{- fail (printf "config.redis.url holds a password, and the config is a ConfigMap: take it out of the URL, put it in secrets.redisPassword (or redisPassword.existingSecret) and set config.redis.passwordFile: %s" $pwPath) -}}
+{{- end -}}
+{{- if and .Values.secrets.redisPassword .Values.redisPassword.existingSecret -}}
+{{- fail "secrets.redisPassword and redisPassword.existingSecret are both set: the password comes from one of them (each would be the file redisPassword)" -}}
+{{- end -}}
+{{- if and $pwFrom (not $redis.passwordFile) -}}
+{{- fail (printf "%s is set, but config.redis.passwordFile is not: set it to %s" (ternary "secrets.redisPassword" "redisPassword.existingSecret" (not (empty .Values.secrets.redisPassword))) $pwPath) -}}
+{{- end -}}
+{{- range $key := list "passwordFile" "sentinelPasswordFile" -}}
+{{- if and (eq (index $redis $key | default "" | toString) $pwPath) (not $pwFrom) (not $.Values.existingSecret) -}}
+{{- fail (printf "config.redis.%s is %s: set secrets.redisPassword or redisPassword.existingSecret" $key $pwPath) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.redisCa.existingSecret (not $redis.caFile) -}}
+{{- fail (printf "redisCa.existingSecret is set, but config.redis.caFile is not: set it to %s" $caPath) -}}
+{{- end -}}
+{{- if and (eq ($redis.caFile | default "" | toString) $caPath) (not .Values.redisCa.existingSecret) (not .Values.existingSecret) (not (hasKey (.Values.secrets.extra | default dict) "redisCa.crt")) -}}
+{{- fail (printf "config.redis.caFile is %s: set redisCa.existingSecret (or secrets.extra with the key redisCa.crt)" $caPath) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Every check that fails the render. */}}
@@ -142,27 +178,15 @@ redis, server) and with state.file pointing into the claim (the ledger must outl
 {{- fail (printf "mode must be daemon or cronjob, found %q" (toString .Values.mode)) -}}
 {{- end -}}
 {{- include "idsync.noInlineSecrets" (dict "path" "config" "value" .Values.config "secretsMountPath" .Values.secretsMountPath) -}}
-{{- $redisUrl := dig "redis" "url" "" .Values.config | toString -}}
-{{- if regexMatch "^[a-z]+://[^@/]*:[^@/]+@" $redisUrl -}}
-{{- $pw := regexReplaceAll "^[a-z]+://[^@/]*:([^@/]+)@.*$" $redisUrl "${1}" -}}
-{{- if not (regexMatch "^\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}$" $pw) -}}
-{{- fail "config.redis.url holds a password inline, which is a ConfigMap: write redis://:${IDSYNC_REDIS_PASSWORD}@host:6379 and set secrets.redisPassword or redisPassword.existingSecret" -}}
-{{- end -}}
-{{- end -}}
-{{- if and (contains "${IDSYNC_REDIS_PASSWORD}" $redisUrl) (not (include "idsync.hasRedisPassword" .)) -}}
-{{- fail "config.redis.url uses ${IDSYNC_REDIS_PASSWORD}: set secrets.redisPassword or redisPassword.existingSecret" -}}
-{{- end -}}
 {{- if .Values.existingSecret -}}
 {{- range $k, $v := .Values.secrets -}}
-{{- if and $v (ne $k "redisPassword") -}}
+{{- if $v -}}
 {{- fail (printf "secrets.%s is set together with existingSecret %q: put the value in that Secret (key %s) instead" $k $.Values.existingSecret $k) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
 {{- if eq .Values.mode "daemon" -}}
-{{- if not $redisUrl -}}
-{{- fail "mode daemon runs `idsync run`, which needs config.redis.url (the queue, the run records and the ownership ledger live in Redis); or use mode: cronjob" -}}
-{{- end -}}
+{{- include "idsync.validateRedis" . -}}
 {{- $host := dig "server" "host" "0.0.0.0" .Values.config | toString -}}
 {{- if not (has $host (list "0.0.0.0" "::")) -}}
 {{- fail (printf "config.server.host is %q: in a pod idsync must listen on 0.0.0.0 (or ::) for the probes and the Service to reach it" $host) -}}
@@ -193,19 +217,6 @@ checksum/secret: {{ toJson .Values.secrets | sha256sum }}
   value: {{ include "idsync.configFile" . | quote }}
 - name: IDSYNC_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
-{{- if .Values.redisPassword.existingSecret }}
-- name: IDSYNC_REDIS_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ .Values.redisPassword.existingSecret }}
-      key: {{ .Values.redisPassword.key }}
-{{- else if .Values.secrets.redisPassword }}
-- name: IDSYNC_REDIS_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "idsync.secretName" . }}
-      key: redisPassword
-{{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
@@ -235,9 +246,32 @@ checksum/secret: {{ toJson .Values.secrets | sha256sum }}
       - key: idsync.yaml
         path: idsync.yaml
 - name: secrets
+{{- if include "idsync.projectedSecrets" . }}
+  # The chart's Secret (or existingSecret), with the Redis password and CA from their own Secrets.
+  projected:
+    defaultMode: 0440
+    sources:
+      - secret:
+          name: {{ include "idsync.secretName" . }}
+      {{- with .Values.redisPassword.existingSecret }}
+      - secret:
+          name: {{ . }}
+          items:
+            - key: {{ $.Values.redisPassword.key }}
+              path: redisPassword
+      {{- end }}
+      {{- with .Values.redisCa.existingSecret }}
+      - secret:
+          name: {{ . }}
+          items:
+            - key: {{ $.Values.redisCa.key }}
+              path: redisCa.crt
+      {{- end }}
+{{- else }}
   secret:
     secretName: {{ include "idsync.secretName" . }}
     defaultMode: 0440
+{{- end }}
 - name: tmp
   emptyDir:
     sizeLimit: {{ .Values.tmpSizeLimit }}
