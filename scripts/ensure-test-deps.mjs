@@ -35,8 +35,8 @@ const hasDpkg = onPath('dpkg-query');
 /** A package counts when dpkg says it is installed; without dpkg, when its program is on PATH. */
 const installed = ({ bin, pkg }) => {
   if (!hasDpkg) return onPath(bin);
-  const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
-  return r.status === 0 && r.stdout.includes('install ok installed') && onPath(bin);
+  const r = spawnSync('dpkg-query', ['-s', pkg], { encoding: 'utf8' });
+  return r.status === 0 && /^Status: install ok installed$/m.test(r.stdout) && onPath(bin);
 };
 const missing = REQUIRED.filter((r) => !installed(r));
 if (missing.length === 0) process.exit(0);
