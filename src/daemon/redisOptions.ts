@@ -13,7 +13,8 @@ import type { RedisSettings } from '../config/types.js';
 
 /**
  * - `workers`: commands wait for Redis (maxRetriesPerRequest null, which BullMQ workers require),
- *   so a run rides out a restart or a failover; a READONLY command is sent again on the new master.
+ *   so a run rides out a restart or a failover; with Sentinel a READONLY command is sent again on
+ *   the new master.
  * - `edge`: fails fast, nothing queued or replayed (src/daemon/edge.ts adds its own timeouts).
  * - `cli`: one attempt, no reconnect.
  */
@@ -80,9 +81,11 @@ export function redisOptions(s: RedisSettings, kind: RedisConnectionKind): Redis
         ...base,
         maxRetriesPerRequest: null,
         // READONLY: this is a replica now (a failover while connected). Reconnect through the
-        // sentinels and send the command again: a refused write was not applied.
-        reconnectOnError: (err) => (isReadOnly(err) ? 2 : false),
-        ...(sentinel ? { failoverDetector: true } : {}),
+        // sentinels and send the command again: a refused write was not applied. Not with a
+        // plain url: that would reconnect to the same replica for ever.
+        ...(sentinel
+          ? { failoverDetector: true, reconnectOnError: (err: Error) => (isReadOnly(err) ? 2 : false) }
+          : {}),
       };
     case 'edge':
       return {
@@ -93,8 +96,9 @@ export function redisOptions(s: RedisSettings, kind: RedisConnectionKind): Redis
         maxRetriesPerRequest: 0,
         connectTimeout: 5_000,
         // Reconnect to the new master, without sending the refused command again.
-        reconnectOnError: (err) => (isReadOnly(err) ? 1 : false),
-        ...(sentinel ? { failoverDetector: true } : {}),
+        ...(sentinel
+          ? { failoverDetector: true, reconnectOnError: (err: Error) => (isReadOnly(err) ? 1 : false) }
+          : {}),
       };
     case 'cli':
       return {
