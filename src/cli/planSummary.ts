@@ -3,20 +3,14 @@
 // directory groups, so every line goes out with its control characters made visible: a group
 // named "\u001b[31mroot" must not colour the terminal, nor "\r" overwrite the verdict.
 import { OP_ORDER, type Op, type OpKind, type Plan, removalCount } from '../reconcile/index.js';
-import { EMPTY_PLAN_MESSAGE, KIND_LABELS, terminalText } from '../report/index.js';
+import { emptyPlanMessage, KIND_LABELS, terminalText } from '../report/index.js';
 
 export function planSummaryLines(plan: Plan): string[] {
   const lines: string[] = [];
   const counts = subjectCounts(plan.ops);
   const changes = [...counts.values()].reduce((a, b) => a + b, 0);
   // An empty plan from an incomplete read proves nothing: only that what was read needs no change.
-  if (plan.ops.length === 0 && plan.held.length === 0 && !plan.complete)
-    lines.push(
-      'No changes found in what was read, but the read was incomplete: Devin may not match the directory.',
-    );
-  else if (plan.ops.length === 0 && plan.held.length === 0) lines.push(EMPTY_PLAN_MESSAGE);
-  else if (plan.ops.length === 0)
-    lines.push('No changes can be applied: everything this plan would change is held back.');
+  if (plan.ops.length === 0) lines.push(emptyPlanMessage(plan));
   else {
     // Bulk ops count their subjects, so the header counts what the lines under it count.
     const opsNote =

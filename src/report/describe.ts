@@ -275,6 +275,17 @@ export function groupWarnings(warnings: readonly PlanWarning[]): WarningGroup[] 
 }
 
 export const EMPTY_PLAN_MESSAGE = 'No changes: Devin already matches the directory.';
+export const EMPTY_INCOMPLETE_MESSAGE =
+  'No changes found in what was read, but the read was incomplete: Devin may not match the directory.';
+export const NOTHING_APPLICABLE_MESSAGE =
+  'No changes can be applied: everything this plan would change is held back.';
+
+/** What a plan without ops says: "Devin matches" only when that is known. */
+export function emptyPlanMessage(plan: Pick<Plan, 'held' | 'complete'>): string {
+  if (plan.held.length > 0) return NOTHING_APPLICABLE_MESSAGE;
+  if (!plan.complete) return EMPTY_INCOMPLETE_MESSAGE;
+  return EMPTY_PLAN_MESSAGE;
+}
 export const INCOMPLETE_MESSAGE =
   'The directory read was incomplete: every removal and role change is held back (listed below), and only additions are applied. The next complete read releases them.';
 

@@ -22,7 +22,7 @@ import {
   type ChangeCategory,
   DEFAULT_TITLE,
   describeAction,
-  EMPTY_PLAN_MESSAGE,
+  emptyPlanMessage,
   FULL_LIST_POINTER,
   HELD_MESSAGE,
   INCOMPLETE_MESSAGE,
@@ -401,10 +401,11 @@ export function renderHtml(plan: Plan, opts: ReportOptions = {}): string {
     out.push('</section>');
   }
 
-  if (plan.ops.length === 0 && plan.held.length > 0) {
-    out.push('<section class="banner empty" id="empty"><h2>No changes can be applied</h2></section>');
-  } else if (plan.ops.length === 0) {
-    out.push(`<section class="banner empty" id="empty"><h2>✓ ${e(EMPTY_PLAN_MESSAGE)}</h2></section>`);
+  if (plan.ops.length === 0) {
+    const known = plan.complete && plan.held.length === 0;
+    out.push(
+      `<section class="banner empty" id="empty"><h2>${known ? '✓ ' : ''}${e(emptyPlanMessage(plan))}</h2></section>`,
+    );
   } else {
     out.push('<div class="cards">');
     for (const [category, label] of CATEGORY_CARDS) {

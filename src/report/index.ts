@@ -4,6 +4,7 @@ export {
   changesOf,
   describeAction,
   EMPTY_PLAN_MESSAGE,
+  emptyPlanMessage,
   KIND_LABELS,
   phaseOf,
   planChanges,

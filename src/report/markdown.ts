@@ -8,7 +8,7 @@ import {
   compareSubjects,
   DEFAULT_TITLE,
   describeAction,
-  EMPTY_PLAN_MESSAGE,
+  emptyPlanMessage,
   FULL_LIST_POINTER,
   HELD_MESSAGE,
   INCOMPLETE_MESSAGE,
@@ -157,7 +157,7 @@ export function renderMarkdown(plan: Plan, opts: ReportOptions = {}): string {
   }
 
   if (plan.ops.length === 0) {
-    out.push(plan.held.length > 0 ? '**No changes can be applied.**' : `**${EMPTY_PLAN_MESSAGE}**`, '');
+    out.push(`**${emptyPlanMessage(plan)}**`, '');
   } else {
     out.push('## Summary', '');
     out.push('| # | Change | Kind | Ops | Subjects |', '|--:|---|---|--:|--:|');
