@@ -24,12 +24,12 @@ const READER_PW = 'reader-Pa55!';
 const USER_PW = 'Passw0rd!';
 const MAX_FAILURE = 3;
 const person = (uid: string) => `uid=${uid},${PEOPLE}`;
-/** The disabledFilter the README's LDAP section documents for ppolicy (the profile table's row). */
+/** The disabledFilter docs/ldap.md documents for ppolicy (the profile table's row). */
 async function documentedFilter(): Promise<string> {
-  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+  const readme = await readFile(new URL('../../docs/ldap.md', import.meta.url), 'utf8');
   const row = readme.split('\n').find((l) => l.startsWith('| disabled users |'));
   const filter = /\(pwdAccountLockedTime=[^)]*\)/.exec(row ?? '')?.[0];
-  if (!filter) throw new Error('the README documents no ppolicy disabledFilter in the profile table');
+  if (!filter) throw new Error('docs/ldap.md documents no ppolicy disabledFilter in the profile table');
   return filter;
 }
 
@@ -140,7 +140,7 @@ function memoryLogger(): { logger: Logger; lines: Array<{ level: number; msg: st
 }
 
 describe('ppolicy locks', () => {
-  it('the disabledFilter the README documents for ppolicy: the administrative lock is disabled, the temporary one is not', async () => {
+  it('the disabledFilter docs/ldap.md documents for ppolicy: the administrative lock is disabled, the temporary one is not', async () => {
     // The server really locked both: the failed binds set a time, the administrator the permanent value.
     const temporary = await lockedTime('mistyper');
     expect(temporary).toMatch(/^\d{14}Z$/);
