@@ -2,7 +2,6 @@
 // the reasons a reviewer can check. Pure. Directory data problems become warnings, never crashes.
 
 import type { DevinSnapshot } from '../devin/snapshot.js';
-import { tryNormalizeDn } from '../directory/dn.js';
 import {
   type Expansion,
   expandGroup,
@@ -18,6 +17,7 @@ import { globMatcher } from './glob.js';
 import type { HoldReason, MappedGroupStat, OrgRef, PlanWarning, RoleRef } from './plan.js';
 import type { GroupSelector, MappingSpec, SyncPolicy } from './policy.js';
 import { createResolver, higherRole, PolicyResolutionError, type Resolver } from './resolve.js';
+import { normaliseDn, selectGroups } from './select.js';
 
 export interface Grant<Why = string> {
   role: RoleRef;
@@ -425,28 +425,6 @@ export function domainFilter(domains: readonly string[]): (email: string) => boo
       )
     );
   };
-}
-
-function selectGroups(selector: GroupSelector, groups: readonly DirectoryGroup[]): DirectoryGroup[] {
-  if ('id' in selector) {
-    const wanted = normalizeDirectoryId(selector.id);
-    return groups.filter((g) => normalizeDirectoryId(g.id) === wanted);
-  }
-  if ('name' in selector) {
-    const wanted = selector.name.toLowerCase();
-    return groups.filter((g) => g.name.toLowerCase() === wanted);
-  }
-  if ('dn' in selector) {
-    const wanted = normaliseDn(selector.dn);
-    return groups.filter((g) => g.dn !== undefined && normaliseDn(g.dn) === wanted);
-  }
-  const match = globMatcher(selector.pattern);
-  return groups.filter((g) => match(g.name));
-}
-
-/** Case, spacing and escaping do not change which entry a DN names; an unparsable one compares as written. */
-function normaliseDn(dn: string): string {
-  return tryNormalizeDn(dn) ?? dn.trim().toLowerCase();
 }
 
 function describeSelector(s: GroupSelector): string {

@@ -12,10 +12,9 @@ import { type Entry, type Filter, NoSuchObjectError, PresenceFilter, ResultCodeE
 import type { Logger } from 'pino';
 import type { LdapSourceConfig } from '../../config/types.js';
 import { silentLogger } from '../../log/logger.js';
-import { globMatcher } from '../../reconcile/glob.js';
 import type { GroupSelector } from '../../reconcile/policy.js';
+import { selectGroups } from '../../reconcile/select.js';
 import { isWithin, tryNormalizeDn } from '../dn.js';
-import { normalizeDirectoryId } from '../ids.js';
 import { LdapConnection } from './connection.js';
 import { describeLdapFailure, describeResultCode, LdapBindError, LdapError, LdapTlsError } from './errors.js';
 import { andOf, compileFilter, escapeFilterValue } from './filter.js';
@@ -632,27 +631,4 @@ interface MemberCheck {
   /** Only the first part was read (an AD range slice; memberOf: one entry): `count` is a minimum. */
   more?: boolean;
   unreadable?: string;
-}
-
-/** The core's selection rules (src/reconcile/desiredState.ts), ids through normalizeDirectoryId. */
-export function selectGroups<G extends { id: string; name: string; dn?: string }>(
-  sel: GroupSelector,
-  groups: readonly G[],
-): G[] {
-  if ('id' in sel) {
-    const want = normalizeDirectoryId(sel.id);
-    return groups.filter((g) => normalizeDirectoryId(g.id) === want);
-  }
-  if ('name' in sel) {
-    const want = sel.name.toLowerCase();
-    return groups.filter((g) => g.name.toLowerCase() === want);
-  }
-  if ('dn' in sel) {
-    const want = tryNormalizeDn(sel.dn) ?? sel.dn.trim().toLowerCase();
-    return groups.filter(
-      (g) => g.dn !== undefined && (tryNormalizeDn(g.dn) ?? g.dn.trim().toLowerCase()) === want,
-    );
-  }
-  const match = globMatcher(sel.pattern);
-  return groups.filter((g) => match(g.name));
 }
