@@ -320,7 +320,8 @@ mappings:
       expect(out.code).toBe(1);
       const lines = out.stdout.split('\n');
       expect(lines).toContain(
-        `✓ mappings[0].group.id: id "${braced}" selects group ${GUID_GROUP} (12 members, readable)`,
+        // The config's braced upper-case GUID is canonical once loaded.
+        `✓ mappings[0].group.id: id "${guidOf(GUID_GROUP).toLowerCase()}" selects group ${GUID_GROUP} (12 members, readable)`,
       );
       expect(lines).toContain(
         `✗ mappings[1].group.name: name "${DELETED_GROUP}" matches none of the 2 groups under groupBase ${GROUPS} with (objectClass=group): the mapping selects nothing`,

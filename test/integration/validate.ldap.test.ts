@@ -201,7 +201,8 @@ describe('idsync validate against a real slapd', () => {
       `✓ source.userFilter: (objectClass=inetOrgPerson) matches ${total} entries under userBase (10 pages of up to 500; the server's size limit of 500 applies to plain searches only, paging gets past it)`,
       `✓ source.groupFilter: ${PROFILES.openldap.groupFilter} matches 4 entries under groupBase (1 page of up to 500)`,
       '✓ mappings[0].group.name: name "DEVIN-ENG" selects group devin-eng (2 members, readable)',
-      `✓ mappings[1].group.id: id "{${opsUuid.toUpperCase()}}" selects group devin-ops (1 member, readable)`,
+      // Written upper case in braces; canonical once loaded.
+      `✓ mappings[1].group.id: id "${opsUuid.toLowerCase()}" selects group devin-ops (1 member, readable)`,
       '✓ mappings[2].group.pattern: pattern "devin-e*" selects group devin-eng (2 members, readable)',
       '✓ mappings[3].group.dn: dn "CN=Devin-Eng, OU=Groups, DC=Example, DC=Com" selects group devin-eng (2 members, readable)',
     ]);

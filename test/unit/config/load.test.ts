@@ -154,7 +154,7 @@ redis: { url: "redis://\${REDIS_HOST}:6379/0" }
       { TEAM: 'devin', REDIS_HOST: 'cache.internal' },
     );
     expect(cfg.policy.scope.groupNamePattern).toBe('${PREFIX}-devin-*');
-    expect(cfg.redis).toEqual({ url: 'redis://cache.internal:6379/0', keepRuns: 50 });
+    expect(cfg.redis).toEqual({ url: 'redis://cache.internal:6379/0', keepRuns: 50, tls: false });
   });
 
   it('types a plain ${VAR} as YAML would (number, boolean); a quoted one stays a string', async () => {
