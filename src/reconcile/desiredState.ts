@@ -130,6 +130,31 @@ export function desiredState(
     warnings.push(w);
   };
 
+  // A user in many mapped groups is judged once: the checks (an email regex among them) are per
+  // user, and their warnings are said once anyway.
+  const verdicts = new Map<string, string | null>();
+  const usableOnce = (user: DirectoryUser): string | undefined => {
+    let v = verdicts.get(user.id);
+    if (v === undefined) {
+      v = usable(user, ambiguous, inScopeDomain, policy, warnOnce) ?? null;
+      verdicts.set(user.id, v);
+    }
+    return v ?? undefined;
+  };
+  // Nested groups whose member list could not be read, per expansion (shared by mappings).
+  const unreadableOf = new Map<Expansion, DirectoryGroup[]>();
+  const unreadableIn = (expansion: Expansion): DirectoryGroup[] => {
+    let list = unreadableOf.get(expansion);
+    if (!list) {
+      list = [];
+      for (const id of expansion.parent.keys()) {
+        const sub = index.byId.get(id);
+        if (sub?.unreadable !== undefined) list.push(sub);
+      }
+      unreadableOf.set(expansion, list);
+    }
+    return list;
+  };
   const mappingUse: MappingUse[] = [];
   const mappedGroups = new Map<string, MappedGroupStat>();
   const userIds: Record<string, string> = {};
@@ -199,10 +224,7 @@ export function desiredState(
         expansion = expandGroup(index, g.id);
         expansions.set(g.id, expansion);
       }
-      const unreadable = [...expansion.parent.keys()]
-        .map((id) => index.byId.get(id))
-        .filter((sub): sub is DirectoryGroup => sub?.unreadable !== undefined);
-      for (const sub of unreadable) {
+      for (const sub of unreadableIn(expansion)) {
         use.users.push({
           guard: 'group-unreadable',
           message: `${where}: the member list of ${sub.id === g.id ? 'directory group' : `${g.name}'s nested group`} ${sub.name} could not be read (${sub.unreadable}), so it may look emptier than it is`,
@@ -213,7 +235,7 @@ export function desiredState(
         const user = usersById.get(userId);
         if (!user) continue;
         members++;
-        const email = usable(user, ambiguous, inScopeDomain, policy, warnOnce);
+        const email = usableOnce(user);
         if (email === undefined) continue;
         grantUser(users, user, email, m, { mapping: m.index, expansion, userId }, resolver);
         userIds[user.id] = emailKey(email);
