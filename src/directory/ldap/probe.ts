@@ -16,9 +16,9 @@ import type { GroupSelector } from '../../reconcile/policy.js';
 import { selectGroups } from '../../reconcile/select.js';
 import { isWithin, tryNormalizeDn } from '../dn.js';
 import { LdapConnection } from './connection.js';
+import { attr, idValue, isGuidAttribute, REQUIRED_MEMBER_ATTRIBUTE, strings } from './entry.js';
 import { describeLdapFailure, describeResultCode, LdapBindError, LdapError, LdapTlsError } from './errors.js';
 import { andOf, compileFilter, escapeFilterValue } from './filter.js';
-import { guidFromBytes } from './guid.js';
 import { type LdapSettings, resolveSettings } from './profiles.js';
 import { rangedValues } from './ranges.js';
 
@@ -36,12 +36,6 @@ export interface ProbeOptions {
   /** Member lists read at most (one base-scope read each); a `*` pattern must not read 10,000 groups. */
   maxGroupsChecked?: number;
 }
-
-/** Object classes whose schema requires a member attribute: absent means the bind account may not read it. */
-const REQUIRED_MEMBER: Readonly<Record<string, string>> = {
-  groupofnames: 'member',
-  groupofuniquenames: 'uniquemember',
-};
 
 const SHOWN = 5;
 
@@ -158,37 +152,9 @@ const entryCount = (n: number): string => `${n} ${n === 1 ? 'entry' : 'entries'}
 
 // ---- reading helpers ---------------------------------------------------------------------------
 
-type Value = Entry[string];
-
-function attr(entry: Entry, name: string): Value | undefined {
-  const direct = entry[name];
-  if (direct !== undefined) return direct;
-  const want = name.toLowerCase();
-  for (const key of Object.keys(entry)) if (key.toLowerCase() === want) return entry[key];
-  return undefined;
-}
-
-function strings(value: Value | undefined): string[] {
-  if (value === undefined) return [];
-  const list = Array.isArray(value) ? value : [value];
-  return list.map((v) => (typeof v === 'string' ? v : v.toString('utf8')));
-}
-
-const isGuidAttribute = (name: string): boolean => /guid$/i.test(name);
-
-/** The id as the reader makes it (read.ts): GUIDs decoded from 16 bytes, other binary as hex. */
-function idOf(entry: Entry, attribute: string): string | undefined {
-  const value = attr(entry, attribute);
-  const v = Array.isArray(value) ? value[0] : value;
-  if (v === undefined) return undefined;
-  if (isGuidAttribute(attribute)) {
-    const bytes = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
-    if (bytes.length === 16) return guidFromBytes(bytes);
-    return typeof v === 'string' && v.trim() !== '' ? v.trim().toLowerCase() : undefined;
-  }
-  if (typeof v !== 'string') return v.length === 0 ? undefined : v.toString('hex');
-  return v.trim() === '' ? undefined : v.trim();
-}
+/** The id as the reader makes it. */
+const idOf = (entry: Entry, attribute: string): string | undefined =>
+  idValue(attr(entry, attribute), attribute);
 
 interface Walk {
   entries: number;
@@ -592,13 +558,14 @@ class Prober {
     }
     const classes = strings(attr(entry, 'objectClass')).map((c) => c.toLowerCase());
     for (const c of classes) {
-      const required = REQUIRED_MEMBER[c];
-      if (required === undefined || present.has(required)) continue;
+      const must = REQUIRED_MEMBER_ATTRIBUTE[c];
+      const required = must?.attribute.toLowerCase();
+      if (must === undefined || required === undefined || present.has(required)) continue;
       const configured = s.memberAttributes.find((a) => a.toLowerCase() === required);
       if (configured === undefined) continue;
       return {
         count: 0,
-        unreadable: `the bind account may not read its member list (${configured} came back absent, although ${c === 'groupofnames' ? 'groupOfNames' : 'groupOfUniqueNames'} requires it: an ACL hides it)`,
+        unreadable: `the bind account may not read its member list (${configured} came back absent, although ${must.className} requires it: an ACL hides it)`,
       };
     }
     return { count, more: ranged };

@@ -23,7 +23,6 @@ import {
 } from 'ldapts';
 import type { Logger } from 'pino';
 import { isWithin, stripOptionalUid, tryNormalizeDn } from '../dn.js';
-import { normalizeDirectoryId } from '../ids.js';
 import type {
   DirectoryGroup,
   DirectorySnapshot,
@@ -32,9 +31,9 @@ import type {
   DirectoryWarningCode,
 } from '../types.js';
 import type { LdapConnection } from './connection.js';
+import { attr, idValue, isGuidAttribute, REQUIRED_MEMBER_ATTRIBUTE, strings, type Value } from './entry.js';
 import { describeLdapFailure, LdapConfigError, LdapError } from './errors.js';
 import { andOf, compileFilter, type FilterNode, parseFilter } from './filter.js';
-import { guidFromBytes } from './guid.js';
 import {
   groupAttributes,
   isUidMemberAttribute,
@@ -57,26 +56,6 @@ export interface ReadProgress {
 /** Awaited after every page: progress reporting, and the seam tests use to break a read mid-way. */
 export type ProgressHook = (progress: ReadProgress) => void | Promise<void>;
 
-type Value = Entry[string];
-
-/** An attribute of an entry, whatever case the server spelled its name in. */
-function attr(entry: Entry, name: string): Value | undefined {
-  const direct = entry[name];
-  if (direct !== undefined) return direct;
-  const want = name.toLowerCase();
-  for (const key of Object.keys(entry)) {
-    if (key.toLowerCase() === want) return entry[key];
-  }
-  return undefined;
-}
-
-function strings(value: Value | undefined): string[] {
-  if (value === undefined) return [];
-  if (typeof value === 'string') return [value];
-  if (Buffer.isBuffer(value)) return [value.toString('utf8')];
-  return (value as Array<string | Buffer>).map((v) => (typeof v === 'string' ? v : v.toString('utf8')));
-}
-
 const isBlank = (v: string): boolean => v.length === 0 || v.trim().length === 0;
 
 /** The first value that is not blank, as the directory holds it (leading spaces can be meaningful). */
@@ -95,35 +74,6 @@ const LIMIT_HINTS: Readonly<Record<number, string>> = {
 
 /** userAccountControl flag ACCOUNTDISABLE. */
 const ACCOUNTDISABLE = 0x2;
-
-const isGuidAttribute = (name: string): boolean => /guid$/i.test(name);
-
-/**
- * The stable id, canonical (ids.ts: GUIDs lower case without braces), so that a mapping or a ledger
- * entry written in another tool's spelling still names the same user or group.
- */
-function idValue(value: Value | undefined, attribute: string): string | undefined {
-  const raw = rawIdValue(value, attribute);
-  return raw === undefined ? undefined : normalizeDirectoryId(raw);
-}
-
-/** GUID attributes decoded from their 16 bytes, other binary ids as hex, text as is. */
-function rawIdValue(value: Value | undefined, attribute: string): string | undefined {
-  if (value === undefined) return undefined;
-  const v = Array.isArray(value) ? value[0] : value;
-  if (v === undefined) return undefined;
-  if (isGuidAttribute(attribute)) {
-    // A GUID whose bytes happen to be valid UTF-8 may arrive as a string; the decoding was
-    // lossless, so re-encoding gives the bytes back.
-    const bytes = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
-    if (bytes.length === 16) return guidFromBytes(bytes);
-    if (typeof v === 'string' && v.trim() !== '') return v.trim().toLowerCase();
-    return undefined;
-  }
-  if (typeof v !== 'string') return v.length === 0 ? undefined : v.toString('hex');
-  const t = v.trim();
-  return t === '' ? undefined : t;
-}
 
 interface ListingResult {
   pages: number;
@@ -175,15 +125,6 @@ interface UserIndex {
   /** membership: memberOf: user id → the memberOf DNs as sent. */
   memberOf: Map<string, string[]>;
 }
-
-/**
- * Schema MUST: a group of these classes always has a value of this attribute (the memberof overlay
- * and refint put a placeholder in when the last member goes). None read means none readable.
- */
-const REQUIRED_MEMBER_ATTRIBUTE: Readonly<Record<string, string>> = {
-  groupofnames: 'member',
-  groupofuniquenames: 'uniqueMember',
-};
 
 export class LdapReader {
   private readonly incomplete: string[] = [];
@@ -572,9 +513,9 @@ export class LdapReader {
       return;
     }
     for (const cls of group.classes) {
-      const required = REQUIRED_MEMBER_ATTRIBUTE[cls];
-      if (required === undefined) continue;
-      const className = cls === 'groupofnames' ? 'groupOfNames' : 'groupOfUniqueNames';
+      const must = REQUIRED_MEMBER_ATTRIBUTE[cls];
+      if (must === undefined) continue;
+      const { attribute: required, className } = must;
       const configured = s.memberAttributes.some((a) => a.toLowerCase() === required.toLowerCase());
       if (!configured) {
         this.markUnreadable(
