@@ -3,7 +3,7 @@
 // directory groups, so every line goes out with its control characters made visible: a group
 // named "\u001b[31mroot" must not colour the terminal, nor "\r" overwrite the verdict.
 import { OP_ORDER, type Op, type OpKind, type Plan, removalCount } from '../reconcile/index.js';
-import { emptyPlanMessage, KIND_LABELS, terminalText } from '../report/index.js';
+import { emptyPlanMessage, KIND_LABELS, subjectCount, terminalText } from '../report/index.js';
 
 export function planSummaryLines(plan: Plan): string[] {
   const lines: string[] = [];
@@ -57,10 +57,6 @@ export function planSummaryLines(plan: Plan): string[] {
 /** Bulk ops count their subjects: one invite op for 87 people reads as 87. */
 function subjectCounts(ops: readonly Op[]): Map<OpKind, number> {
   const out = new Map<OpKind, number>();
-  for (const op of ops) {
-    const n =
-      op.kind === 'inviteUsers' ? op.emails.length : op.kind === 'registerIdpGroups' ? op.groups.length : 1;
-    out.set(op.kind, (out.get(op.kind) ?? 0) + n);
-  }
+  for (const op of ops) out.set(op.kind, (out.get(op.kind) ?? 0) + subjectCount(op));
   return out;
 }

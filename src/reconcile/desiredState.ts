@@ -132,12 +132,15 @@ export function desiredState(
 
   // A user in many mapped groups is judged once: the checks (an email regex among them) are per
   // user, and their warnings are said once anyway.
+  const userIds: Record<string, string> = {};
   const verdicts = new Map<string, string | null>();
   const usableOnce = (user: DirectoryUser): string | undefined => {
     let v = verdicts.get(user.id);
     if (v === undefined) {
       v = usable(user, ambiguous, inScopeDomain, policy, warnOnce) ?? null;
       verdicts.set(user.id, v);
+      // Only provisioning mappings ask, so a usable user is granted access: record who they are.
+      if (v !== null) userIds[user.id] = emailKey(v);
     }
     return v ?? undefined;
   };
@@ -157,7 +160,6 @@ export function desiredState(
   };
   const mappingUse: MappingUse[] = [];
   const mappedGroups = new Map<string, MappedGroupStat>();
-  const userIds: Record<string, string> = {};
   for (const m of mappings) {
     const where = `mappings[${m.index}] (${describeSelector(m.spec.group)})`;
     const use: MappingUse = {
@@ -238,7 +240,6 @@ export function desiredState(
         const email = usableOnce(user);
         if (email === undefined) continue;
         grantUser(users, user, email, m, { mapping: m.index, expansion, userId }, resolver);
-        userIds[user.id] = emailKey(email);
       }
       stat.members = Math.max(stat.members, members);
     }

@@ -175,6 +175,8 @@ function heldWarnings(held: readonly HeldOp[]): PlanWarning[] {
   for (const h of held) {
     const subject = describeSubject(h.op);
     for (const r of h.reasons) {
+      // planSync's own incomplete-read warning already says this one, with the count.
+      if (r.guard === 'incomplete-read') continue;
       const k = `${r.guard}\u0000${r.message}`;
       const entry = byReason.get(k) ?? { reason: r, subjects: new Set<string>() };
       entry.subjects.add(subject);

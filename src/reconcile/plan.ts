@@ -1,6 +1,8 @@
 // The plan: data, rendered separately, applied exactly (docs/design.md §5). Its JSON form is versioned and
 // stable; reports, executors and the staleness check all read these types.
 
+import { emailKey } from '../state/ledger.js';
+
 export interface RoleRef {
   id: string;
   name: string;
@@ -186,7 +188,7 @@ export function opSubject(op: Op): string | undefined {
     case 'setOrgUserRole':
     case 'removeOrgUser':
     case 'removeUser':
-      return `user:${op.email.trim().toLowerCase()}`;
+      return `user:${emailKey(op.email)}`;
     case 'setGroupEnterpriseRole':
     case 'setGroupOrgRole':
     case 'removeGroupOrgRole':

@@ -49,8 +49,7 @@ export function planSync(input: PlanInput): Plan {
       message: `the directory read was incomplete (${why}); ${n} removal(s) and role change(s) held back until a complete read`,
     });
   }
-  // The incomplete-read warning above already says it; every other guard gets its own warning.
-  warnings.push(...closed.warnings.filter((w) => w.subject !== 'incomplete-read'));
+  warnings.push(...closed.warnings);
 
   const provisioningMappings = new Map(
     desired.mappingUse

@@ -10,6 +10,7 @@ export {
   planChanges,
   type ReportOptions,
   removalCount,
+  subjectCount,
   summarizeByKind,
 } from './describe.js';
 export { escapeHtml, renderHtml } from './html.js';
