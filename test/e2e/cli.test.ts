@@ -1,17 +1,15 @@
 // The commands as an operator runs them: real processes, the simulator as a real server on loopback,
 // config and directory files in a temp dir. Checks exit codes (docs/design.md §8) and what lands in Devin.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSeedFile, type RunningSimulator, startSimulator } from '../../src/simulator/index.js';
+import { runIdsync } from '../support/cli.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DEMO = join(ROOT, 'config', 'demo');
-// Resolved here, not in the child: the child runs in a temp dir where `tsx` is not installed.
-const TSX = import.meta.resolve('tsx');
 
 interface Run {
   code: number | null;
@@ -20,18 +18,7 @@ interface Run {
 }
 
 function idsync(args: string[], cwd: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', TSX, join(ROOT, 'src/cli/main.ts'), ...args], {
-      cwd,
-      env: { ...process.env, IDSYNC_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runIdsync(args, cwd);
 }
 
 describe('idsync demo', () => {

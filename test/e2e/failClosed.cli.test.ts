@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runIdsync } from '../support/cli.js';
 import { freePort, ldifEntry, type Slapd, startSlapd } from '../support/slapd.js';
 import {
   CAPPED_DN,
@@ -128,27 +129,16 @@ interface Run {
 }
 
 function idsync(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', TSX, join(ROOT, 'src/cli/main.ts'), ...args], {
-      cwd: dir,
-      env: { ...process.env, IDSYNC_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => {
-      const run = { code, stdout, stderr, all: `${stdout}\n${stderr}` };
-      if (process.env.FC_DEBUG)
-        appendFileSync(
-          process.env.FC_DEBUG,
-          `\n===== ${args.join(' ')} → ${code}\n${stdout}\n--- stderr\n${stderr}`,
-        );
-      // Whatever happens, no secret is ever printed.
-      for (const s of SECRETS) expect(run.all).not.toContain(s);
-      resolve(run);
-    });
+  return runIdsync(args, dir).then(({ code, stdout, stderr }) => {
+    const run = { code, stdout, stderr, all: `${stdout}\n${stderr}` };
+    if (process.env.FC_DEBUG)
+      appendFileSync(
+        process.env.FC_DEBUG,
+        `\n===== ${args.join(' ')} → ${code}\n${stdout}\n--- stderr\n${stderr}`,
+      );
+    // Whatever happens, no secret is ever printed.
+    for (const s of SECRETS) expect(run.all).not.toContain(s);
+    return run;
   });
 }
 

@@ -2,7 +2,6 @@
 // real process, woken by a signed webhook, stopped with SIGTERM (exit 0), its whole log scanned
 // for secrets; `run` and `worker` without Redis (exit 2); `state export/import` between the file
 // and Redis stores.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,11 +12,11 @@ import { type Daemon, startDaemon } from '../../src/daemon/daemon.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { signWebhook } from '../../src/server/index.js';
 import { type RunningSimulator, startSimulator } from '../../src/simulator/index.js';
+import { runIdsync } from '../support/cli.js';
 import {
   appliedTwice,
   appliedWrites,
   company,
-  ROOT,
   spawnIdsync,
   stopProcess,
   TOKEN,
@@ -26,7 +25,6 @@ import {
 } from '../support/daemonRig.js';
 import { freePort, startRedis, type TestRedis } from '../support/redis.js';
 
-const TSX = import.meta.resolve('tsx');
 const ADMIN_TOKEN = 'admin-7c1e0f9a4b2d8e6f';
 const WEBHOOK_SECRET = 'whsec-3a9d7f1c5e2b8a4d';
 const scenario = company(120);
@@ -48,18 +46,7 @@ afterAll(async () => {
 });
 
 function idsync(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', TSX, join(ROOT, 'src/cli/main.ts'), ...args], {
-      cwd: dir,
-      env: { ...process.env, IDSYNC_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runIdsync(args, dir);
 }
 
 describe('idsync run', () => {

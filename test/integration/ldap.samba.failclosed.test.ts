@@ -10,11 +10,9 @@
 // with a Devin and a ledger that hold exactly what idsync made for it, so anything planned is
 // caused by that scenario alone. A last case runs `idsync validate` as a process against the same
 // DC: it finds the braced GUID's group and reports the deleted one.
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LdapSourceConfig } from '../../src/config/types.js';
 import type { DevinSnapshot, DevinUser } from '../../src/devin/snapshot.js';
@@ -32,6 +30,7 @@ import {
 } from '../../src/reconcile/index.js';
 import { generateSeed, type RunningSimulator, startSimulator } from '../../src/simulator/index.js';
 import { EMPTY_LEDGER, groupRoleKey, type OwnershipLedger } from '../../src/state/ledger.js';
+import { runIdsync } from '../support/cli.js';
 import { adGroup, adOu, adUser, SAMBA_BASE_DN, type SambaDc, startSambaDc } from '../support/samba.js';
 
 const PEOPLE = `OU=People,${SAMBA_BASE_DN}`;
@@ -334,23 +333,9 @@ mappings:
   });
 });
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const TSX = import.meta.resolve('tsx');
-
 function idsync(
   args: string[],
   cwd: string,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', TSX, join(ROOT, 'src/cli/main.ts'), ...args], {
-      cwd,
-      env: { ...process.env, IDSYNC_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runIdsync(args, cwd);
 }

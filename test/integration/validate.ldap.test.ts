@@ -5,15 +5,14 @@
 // there, a member list the bind account may not read, a size-capped bind account, a page size the
 // server refuses. Each must show as its own line naming the config key, with the exit code
 // validate already uses (1 for a failed check; warnings do not fail).
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROFILES } from '../../src/directory/ldap/profiles.js';
 import { generateSeed, type RunningSimulator, startSimulator } from '../../src/simulator/index.js';
+import { runIdsync } from '../support/cli.js';
 import { ldifEntry, type Slapd, startSlapd } from '../support/slapd.js';
 import {
   CAPPED_DN,
@@ -30,9 +29,6 @@ import {
   userDn,
 } from '../support/slapdFixtures.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-// Resolved here, not in the child: the child runs in a temp dir.
-const TSX = import.meta.resolve('tsx');
 const TOKEN = 'cog_validate_ldap_token_5e2a';
 
 /** An account whose pages may hold at most 100 entries (OpenLDAP size.pr): pageSize 500 is refused. */
@@ -123,18 +119,7 @@ interface Run {
 }
 
 function idsync(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', TSX, join(ROOT, 'src/cli/main.ts'), ...args], {
-      cwd: dir,
-      env: { ...process.env, IDSYNC_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr, lines: stdout.trimEnd().split('\n') }));
-  });
+  return runIdsync(args, dir).then((r) => ({ ...r, lines: r.stdout.trimEnd().split('\n') }));
 }
 
 interface Options {
