@@ -19,6 +19,7 @@ import {
 import {
   type ConfigOutput,
   ConfigSchema,
+  ENTRA_CLOUDS,
   MAX_TIMER_MS,
   parseDuration,
   type SourceOutput,
@@ -26,7 +27,13 @@ import {
 } from './schema.js';
 import { scalarKindAt, schemaAt } from './schemaWalk.js';
 import { toPolicy } from './toPolicy.js';
-import type { LoadedConfig, RedisSettings, ServerSettings, SourceConfig } from './types.js';
+import type {
+  EntraSourceConfig,
+  LoadedConfig,
+  RedisSettings,
+  ServerSettings,
+  SourceConfig,
+} from './types.js';
 import { YamlSource } from './yamlSource.js';
 
 export interface LoadOptions {
@@ -463,12 +470,23 @@ function sourceOf(
       };
     }
     case 'entra': {
-      const base = {
+      const cloud = ENTRA_CLOUDS[s.cloud];
+      const base: Omit<EntraSourceConfig, 'credential'> = {
         type: 'entra' as const,
         tenantId: s.tenantId,
         clientId: s.clientId,
-        authorityHost: s.authorityHost,
-        graphBaseUrl: s.graphBaseUrl,
+        cloud: s.cloud,
+        authorityHost: withoutSlash(s.authorityHost ?? cloud.authorityHost),
+        graphBaseUrl: withoutSlash(s.graphBaseUrl ?? cloud.graphBaseUrl),
+        ...(s.caFile === undefined ? {} : { caFile: abs(s.caFile), ca: fromFile('source.caFile') }),
+        emailAttribute: s.emailAttribute,
+        emailFallbackAttribute: s.emailFallbackAttribute,
+        ...(s.extraUserAttributes === undefined ? {} : { extraUserAttributes: s.extraUserAttributes }),
+        pageSize: s.pageSize,
+        timeoutMs: s.timeoutMs,
+        retryBudgetMs: s.retryBudgetMs,
+        fullReadEvery: (parseDuration(s.fullReadEvery) ?? 0) / 1000,
+        ...(s.notifications === undefined ? {} : { notifications: { ...s.notifications } }),
       };
       if (s.certificateFile !== undefined && s.privateKeyFile !== undefined) {
         return {
@@ -479,6 +497,12 @@ function sourceOf(
             certificate: fromFile('source.certificateFile'),
             privateKeyFile: abs(s.privateKeyFile),
             privateKey: fromFile('source.privateKeyFile'),
+            ...(s.certificateChainFile === undefined
+              ? {}
+              : {
+                  certificateChainFile: abs(s.certificateChainFile),
+                  certificateChain: fromFile('source.certificateChainFile'),
+                }),
           },
         };
       }
@@ -488,4 +512,9 @@ function sourceOf(
       };
     }
   }
+}
+
+/** `https://host/` and `https://host` name one origin; paths are appended to the latter. */
+function withoutSlash(url: string): string {
+  return url.replace(/\/+$/, '');
 }

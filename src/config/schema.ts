@@ -66,25 +66,47 @@ export function parseDuration(text: string): number | undefined {
   return ((Number(d ?? 0) * 24 + Number(h ?? 0)) * 60 + Number(min ?? 0)) * 60_000 + Number(s ?? 0) * 1000;
 }
 
-const Duration = z
-  .string()
-  .regex(/^(?=\d)(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?$/, {
-    error: 'a duration such as 30m, 1h, 1h30m or 1d (units d, h, m, s)',
-  })
-  .superRefine((v, ctx) => {
-    const ms = parseDuration(v);
-    if (ms !== undefined && ms < MIN_SCHEDULE_MS) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `expected at least 1m between runs, found ${JSON.stringify(v)}`,
-      });
-    } else if (ms !== undefined && ms > MAX_SCHEDULE_MS) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `expected at most 365d between runs, found ${JSON.stringify(v)}`,
-      });
+/** A duration between `min` and `max` ms; `between` ends the message ("between runs"). */
+const duration = (between: string, minMs = MIN_SCHEDULE_MS, maxMs = MAX_SCHEDULE_MS) =>
+  z
+    .string()
+    .regex(/^(?=\d)(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?$/, {
+      error: 'a duration such as 30m, 1h, 1h30m or 1d (units d, h, m, s)',
+    })
+    .superRefine((v, ctx) => {
+      const ms = parseDuration(v);
+      if (ms !== undefined && ms < minMs) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected at least ${formatDuration(minMs)} ${between}, found ${JSON.stringify(v)}`,
+        });
+      } else if (ms !== undefined && ms > maxMs) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected at most ${formatDuration(maxMs)} ${between}, found ${JSON.stringify(v)}`,
+        });
+      }
+    });
+
+/** `1m`, `365d`, `1h30m`: the inverse of parseDuration for whole seconds. */
+function formatDuration(ms: number): string {
+  let s = Math.floor(ms / 1000);
+  const parts: string[] = [];
+  for (const [unit, size] of [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
+    if (s >= size) {
+      parts.push(`${Math.floor(s / size)}${unit}`);
+      s %= size;
     }
-  });
+  }
+  return parts.join('') || '0s';
+}
+
+const Duration = duration('between runs');
 
 // ---- source ---------------------------------------------------------------------------------------
 
@@ -225,6 +247,115 @@ const LdapSource = z
 const https = (what: string, example: string) =>
   z.url({ protocol: /^https$/, error: `an https:// URL such as ${example}` }).describe(what);
 
+/** Scheme, host and port only: the authority and Graph paths are built on it. */
+const origin = (what: string, example: string) =>
+  https(what, example).superRefine((v, ctx) => {
+    if (!URL.canParse(v)) return;
+    const url = new URL(v);
+    if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a URL without a path, query or fragment such as ${example}, found ${JSON.stringify(v)}`,
+      });
+    }
+    if (url.username || url.password) {
+      ctx.addIssue({ code: 'custom', message: 'expected a URL without user:password@' });
+    }
+  });
+
+/** The national clouds by name: where to sign in and where Graph answers. */
+export const ENTRA_CLOUDS = {
+  public: { authorityHost: 'https://login.microsoftonline.com', graphBaseUrl: 'https://graph.microsoft.com' },
+  usgov: { authorityHost: 'https://login.microsoftonline.us', graphBaseUrl: 'https://graph.microsoft.us' },
+  china: {
+    authorityHost: 'https://login.chinacloudapi.cn',
+    graphBaseUrl: 'https://microsoftgraph.chinacloudapi.cn',
+  },
+} as const satisfies Record<string, { authorityHost: string; graphBaseUrl: string }>;
+
+/** A Graph property name as $select takes it (mail, jobTitle, extension_<appId>_costCenter). */
+const graphProperty = (what: string) =>
+  z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9_]*$/, {
+      error: 'a Microsoft Graph user property name such as mail, jobTitle or extension_<appId>_name',
+    })
+    .describe(what);
+
+/** Graph keeps a user or group subscription alive at most this long (41760 minutes, just under 29 days). */
+export const MAX_SUBSCRIPTION_MINUTES = 41_760;
+
+/** 127.0.0.0/8, ::1 and localhost: nothing outside this machine can see plain HTTP to them. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+const PublicUrl = z
+  .url({
+    protocol: /^https?$/,
+    error: 'an https:// URL such as https://idsync.corp.example',
+  })
+  .superRefine((v, ctx) => {
+    if (!URL.canParse(v)) return;
+    const url = new URL(v);
+    if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected an https:// URL (http:// only for a loopback host: 127.0.0.0/8, ::1, localhost), found ${JSON.stringify(v)}`,
+      });
+    }
+    if (url.search !== '' || url.hash !== '' || url.username || url.password) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a URL without a query, fragment or user:password@, found ${JSON.stringify(v)}`,
+      });
+    }
+  })
+  .describe(
+    "The daemon's base URL as Microsoft Graph reaches it (the chart's ingress), e.g. https://idsync.corp.example; change and lifecycle notifications are posted to /webhooks/graph under it. Graph delivers only to https; http:// is accepted for a loopback host (127.0.0.0/8, ::1, localhost) because no other machine can reach or watch such an address: it is for a local simulator or a TLS-terminating sidecar on the same host.",
+  );
+
+const NotificationsSchema = z
+  .strictObject({
+    publicUrl: PublicUrl,
+    lifetimeMinutes: z
+      .int()
+      .min(1)
+      .max(MAX_SUBSCRIPTION_MINUTES, {
+        error: `at most ${MAX_SUBSCRIPTION_MINUTES} (Graph's limit for users and groups, just under 29 days)`,
+      })
+      .default(4320)
+      .describe(
+        `How long each subscription is asked to live, in minutes (default 4320, 3 days; at most ${MAX_SUBSCRIPTION_MINUTES}).`,
+      ),
+    renewBeforeMinutes: z
+      .int()
+      .min(1)
+      .max(MAX_SUBSCRIPTION_MINUTES - 1)
+      .default(1440)
+      .describe(
+        'Renew a subscription this many minutes before it expires (default 1440); must be below lifetimeMinutes.',
+      ),
+  })
+  .superRefine((v: unknown, ctx) => {
+    const o = rec(v);
+    if (!o) return;
+    const lifetime = typeof o.lifetimeMinutes === 'number' ? o.lifetimeMinutes : 4320;
+    const renew = typeof o.renewBeforeMinutes === 'number' ? o.renewBeforeMinutes : 1440;
+    if (renew >= lifetime) {
+      // Defaults are applied before this runs, so the message names both defaults.
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected renewBeforeMinutes (default 1440) below lifetimeMinutes (default 4320), found ${renew} with a lifetime of ${lifetime}: a subscription would be renewed as soon as it is made`,
+        path: ['renewBeforeMinutes'],
+      });
+    }
+  }, always)
+  .describe(
+    'Microsoft Graph change notifications: the daemon subscribes to users and groups and runs when they change.',
+  );
+
 const EntraSource = z
   .strictObject({
     type: z.literal('entra'),
@@ -239,13 +370,61 @@ const EntraSource = z
     certificateFile: filePath
       .describe('PEM certificate registered on the app (use with privateKeyFile).')
       .optional(),
-    privateKeyFile: filePath.describe('PEM private key of certificateFile.').optional(),
-    authorityHost: https('Microsoft identity platform host.', 'https://login.microsoftonline.com').default(
+    privateKeyFile: filePath
+      .describe(
+        'PEM private key of certificateFile: PKCS#8 (BEGIN PRIVATE KEY) or PKCS#1 (BEGIN RSA PRIVATE KEY).',
+      )
+      .optional(),
+    certificateChainFile: filePath
+      .describe(
+        'PEM certificate chain sent as x5c with each client assertion (subject name and issuer authentication needs it). Unset: no x5c.',
+      )
+      .optional(),
+    cloud: z
+      .enum(['public', 'usgov', 'china'])
+      .default('public')
+      .describe(
+        'Which Microsoft cloud: public (login.microsoftonline.com, graph.microsoft.com), usgov (login.microsoftonline.us, graph.microsoft.us) or china (login.chinacloudapi.cn, microsoftgraph.chinacloudapi.cn). authorityHost and graphBaseUrl override it.',
+      ),
+    authorityHost: origin(
+      "Microsoft identity platform host (default: the cloud's).",
       'https://login.microsoftonline.com',
-    ),
-    graphBaseUrl: https('Microsoft Graph base URL.', 'https://graph.microsoft.com').default(
+    ).optional(),
+    graphBaseUrl: origin(
+      "Microsoft Graph base URL (default: the cloud's).",
       'https://graph.microsoft.com',
-    ),
+    ).optional(),
+    caFile: filePath
+      .describe(
+        "PEM CA bundle the sign-in and Graph certificates are verified against, on top of Node's public CAs (a TLS-inspecting proxy, a test server).",
+      )
+      .optional(),
+    emailAttribute: graphProperty('User property holding the email address (default mail).').default('mail'),
+    emailFallbackAttribute: graphProperty(
+      'Used when emailAttribute is empty (default userPrincipalName). A guest UPN (#EXT#) is never taken as an address.',
+    ).default('userPrincipalName'),
+    extraUserAttributes: z
+      .array(graphProperty('A property name.'))
+      .describe("More user properties to read into each user's attrs (e.g. department, jobTitle).")
+      .optional(),
+    pageSize: z
+      .int()
+      .min(1)
+      .max(999, { error: 'at most 999 (the largest page Graph returns)' })
+      .default(999)
+      .describe('$top of the user and member listings (default 999, the most Graph allows).'),
+    timeoutMs: timerMs.default(30_000).describe('Timeout of one Graph or sign-in request, in milliseconds.'),
+    retryBudgetMs: timerMs
+      .default(120_000)
+      .describe(
+        'How long one request may spend waiting for Retry-After and backoff on 429, 503 and 504 before it counts as failed (the read is then incomplete), in milliseconds.',
+      ),
+    fullReadEvery: duration('between full reads')
+      .default('1d')
+      .describe(
+        'Daemon: a full read (not a delta) at least this often, because Graph does not replay missed notifications: 12h, 1d (minimum 1m, maximum 365d; default 1d).',
+      ),
+    notifications: NotificationsSchema.optional(),
   })
   .meta({
     description: 'Microsoft Entra ID, read through Microsoft Graph with client credentials.',
@@ -274,6 +453,14 @@ function checkLdap(value: unknown, ctx: Ctx): void {
 function checkEntra(value: unknown, ctx: Ctx): void {
   const o = rec(value);
   if (!o) return;
+  if (present(o, 'certificateChainFile') && !present(o, 'certificateFile')) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'expected certificateChainFile only with certificateFile and privateKeyFile (it is the x5c of certificate authentication)',
+      path: ['certificateChainFile'],
+    });
+  }
   const kinds = [
     present(o, 'clientSecret') ? 'clientSecret' : undefined,
     present(o, 'clientSecretFile') ? 'clientSecretFile' : undefined,

@@ -69,6 +69,9 @@ export type EntraCredential =
       certificate: string;
       privateKeyFile: string;
       privateKey: string;
+      /** Sent as x5c with each client assertion (subject name and issuer authentication). */
+      certificateChainFile?: string;
+      certificateChain?: string;
     };
 
 export interface EntraSourceConfig {
@@ -76,8 +79,28 @@ export interface EntraSourceConfig {
   tenantId: string;
   clientId: string;
   credential: EntraCredential;
+  /** Picks the default authorityHost and graphBaseUrl. */
+  cloud: 'public' | 'usgov' | 'china';
+  /** Origins without a trailing slash; explicit values override the cloud's. */
   authorityHost: string;
   graphBaseUrl: string;
+  /** Extra CA (absolute path and PEM) for TLS to the authority and Graph. */
+  caFile?: string;
+  ca?: string;
+  /** Default mail. */
+  emailAttribute: string;
+  /** Default userPrincipalName; a guest UPN (#EXT#) is never an email. */
+  emailFallbackAttribute?: string;
+  extraUserAttributes?: string[];
+  /** $top of listings, 1–999 (default 999). */
+  pageSize: number;
+  /** One request (default 30000). */
+  timeoutMs: number;
+  /** Time one request may spend waiting on Retry-After and backoff (default 120000). */
+  retryBudgetMs: number;
+  /** Seconds; daemon: a full (non-delta) read at least this often (default 86400). */
+  fullReadEvery: number;
+  notifications?: { publicUrl: string; lifetimeMinutes: number; renewBeforeMinutes: number };
 }
 
 export type SourceConfig = FileSourceConfig | LdapSourceConfig | EntraSourceConfig;

@@ -401,6 +401,123 @@ const cases: Case[] = [
     ],
   },
   {
+    name: 'entra: pageSize above what Graph returns, an unknown cloud, a too-short full read',
+    text: lines(
+      [
+        'source:',
+        '  type: entra',
+        '  tenantId: 11111111-2222-3333-4444-555555555555',
+        '  clientId: 11111111-2222-3333-4444-555555555555',
+        '  clientSecretFile: token.txt',
+        '  pageSize: 1000',
+        '  cloud: germany',
+        '  fullReadEvery: 30s',
+      ],
+      DEVIN,
+      MAPPINGS,
+    ),
+    expected: [
+      '6:13: source.pageSize: expected at most 999 (the largest page Graph returns), found 1000',
+      '7:10: source.cloud: expected one of "public", "usgov", "china", found "germany"',
+      '8:18: source.fullReadEvery: expected at least 1m between full reads, found "30s"',
+    ],
+  },
+  {
+    name: 'entra: hosts with a path or plain http',
+    text: lines(
+      [
+        'source:',
+        '  type: entra',
+        '  tenantId: 11111111-2222-3333-4444-555555555555',
+        '  clientId: 11111111-2222-3333-4444-555555555555',
+        '  clientSecretFile: token.txt',
+        '  authorityHost: https://login.microsoftonline.com/contoso',
+        '  graphBaseUrl: http://graph.microsoft.com',
+      ],
+      DEVIN,
+      MAPPINGS,
+    ),
+    expected: [
+      '6:18: source.authorityHost: expected a URL without a path, query or fragment such as https://login.microsoftonline.com, found "https://login.microsoftonline.com/contoso"',
+      '7:17: source.graphBaseUrl: expected an https:// URL such as https://graph.microsoft.com, found "http://graph.microsoft.com"',
+    ],
+  },
+  {
+    name: 'entra: an extra attribute that is not a Graph property name',
+    text: lines(
+      [
+        'source:',
+        '  type: entra',
+        '  tenantId: 11111111-2222-3333-4444-555555555555',
+        '  clientId: 11111111-2222-3333-4444-555555555555',
+        '  clientSecretFile: token.txt',
+        "  extraUserAttributes: [department, 'cost center']",
+      ],
+      DEVIN,
+      MAPPINGS,
+    ),
+    expected: [
+      '6:37: source.extraUserAttributes[1]: expected a Microsoft Graph user property name such as mail, jobTitle or extension_<appId>_name, found "cost center"',
+    ],
+  },
+  {
+    name: "entra: notifications over plain http to another host, a lifetime past Graph's limit",
+    text: lines(
+      [
+        'source:',
+        '  type: entra',
+        '  tenantId: 11111111-2222-3333-4444-555555555555',
+        '  clientId: 11111111-2222-3333-4444-555555555555',
+        '  clientSecretFile: token.txt',
+        '  notifications:',
+        '    publicUrl: http://idsync.corp.example',
+        '    lifetimeMinutes: 50000',
+      ],
+      DEVIN,
+      MAPPINGS,
+    ),
+    expected: [
+      '7:16: source.notifications.publicUrl: expected an https:// URL (http:// only for a loopback host: 127.0.0.0/8, ::1, localhost), found "http://idsync.corp.example"',
+      "8:22: source.notifications.lifetimeMinutes: expected at most 41760 (Graph's limit for users and groups, just under 29 days), found 50000",
+    ],
+  },
+  {
+    name: 'entra: renewing no earlier than the lifetime',
+    text: lines(
+      [
+        'source:',
+        '  type: entra',
+        '  tenantId: 11111111-2222-3333-4444-555555555555',
+        '  clientId: 11111111-2222-3333-4444-555555555555',
+        '  clientSecretFile: token.txt',
+        '  notifications: { publicUrl: https://idsync.corp.example, lifetimeMinutes: 60 }',
+      ],
+      DEVIN,
+      MAPPINGS,
+    ),
+    expected: [
+      '6:3: source.notifications.renewBeforeMinutes: expected renewBeforeMinutes (default 1440) below lifetimeMinutes (default 4320), found 1440 with a lifetime of 60: a subscription would be renewed as soon as it is made',
+    ],
+  },
+  {
+    name: 'entra: a certificate chain without a certificate',
+    text: lines(
+      [
+        'source:',
+        '  type: entra',
+        '  tenantId: 11111111-2222-3333-4444-555555555555',
+        '  clientId: 11111111-2222-3333-4444-555555555555',
+        '  clientSecretFile: token.txt',
+        '  certificateChainFile: token.txt',
+      ],
+      DEVIN,
+      MAPPINGS,
+    ),
+    expected: [
+      '6:25: source.certificateChainFile: expected certificateChainFile only with certificateFile and privateKeyFile (it is the x5c of certificate authentication)',
+    ],
+  },
+  {
     name: 'rolePrecedence listing a role twice',
     text: base('rolePrecedence: [org_admin, Contractor, org_admin]'),
     expected: [

@@ -288,8 +288,15 @@ mappings: [ { group: { id: 0f7e1c2a } } ]
       tenantId: '11111111-2222-3333-4444-555555555555',
       clientId: 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee',
       credential: { kind: 'secret', clientSecret: 'entra~secret' },
+      cloud: 'public',
       authorityHost: 'https://login.microsoftonline.com',
       graphBaseUrl: 'https://graph.microsoft.com',
+      emailAttribute: 'mail',
+      emailFallbackAttribute: 'userPrincipalName',
+      pageSize: 999,
+      timeoutMs: 30_000,
+      retryBudgetMs: 120_000,
+      fullReadEvery: 86_400,
     });
     const withCert = await load(
       entra('  certificateFile: secrets/ca.pem\n  privateKeyFile: secrets/ldap-password'),
@@ -300,6 +307,92 @@ mappings: [ { group: { id: 0f7e1c2a } } ]
       certificate: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----',
       privateKeyFile: join(dir, 'etc', 'secrets', 'ldap-password'),
       privateKey: 'pass with spaces\n',
+    });
+  });
+
+  it('entra: the cloud picks the hosts, explicit hosts win, and every tuning key is carried', async () => {
+    const entra = (extra: string) => `
+source:
+  type: entra
+  tenantId: 11111111-2222-3333-4444-555555555555
+  clientId: aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee
+  clientSecret: s3cret
+${extra}
+devin: { token: cog_x }
+mappings: [ { group: { name: a } } ]
+`;
+    const hosts = async (extra: string) => {
+      const src = (await load(entra(extra))).source;
+      if (src.type !== 'entra') throw new Error('expected entra');
+      return [src.cloud, src.authorityHost, src.graphBaseUrl];
+    };
+    expect(await hosts('  cloud: usgov')).toEqual([
+      'usgov',
+      'https://login.microsoftonline.us',
+      'https://graph.microsoft.us',
+    ]);
+    expect(await hosts('  cloud: china')).toEqual([
+      'china',
+      'https://login.chinacloudapi.cn',
+      'https://microsoftgraph.chinacloudapi.cn',
+    ]);
+    expect(
+      await hosts(
+        '  cloud: china\n  authorityHost: https://127.0.0.1:8443/\n  graphBaseUrl: https://localhost:9443',
+      ),
+    ).toEqual(['china', 'https://127.0.0.1:8443', 'https://localhost:9443']);
+
+    const tuned = await load(
+      entra(`  caFile: secrets/ca.pem
+  emailAttribute: otherMails
+  emailFallbackAttribute: mailNickname
+  extraUserAttributes: [department, jobTitle, extension_0123abc_costCenter]
+  pageSize: 50
+  timeoutMs: 5000
+  retryBudgetMs: 9000
+  fullReadEvery: 12h
+  notifications: { publicUrl: https://idsync.corp.example, lifetimeMinutes: 600, renewBeforeMinutes: 60 }`),
+    );
+    expect(tuned.source).toMatchObject({
+      caFile: join(dir, 'etc', 'secrets', 'ca.pem'),
+      ca: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----',
+      emailAttribute: 'otherMails',
+      emailFallbackAttribute: 'mailNickname',
+      extraUserAttributes: ['department', 'jobTitle', 'extension_0123abc_costCenter'],
+      pageSize: 50,
+      timeoutMs: 5000,
+      retryBudgetMs: 9000,
+      fullReadEvery: 43_200,
+      notifications: {
+        publicUrl: 'https://idsync.corp.example',
+        lifetimeMinutes: 600,
+        renewBeforeMinutes: 60,
+      },
+    });
+    const defaults = await load(entra('  notifications: { publicUrl: "http://127.0.0.1:8080" }'));
+    expect(defaults.source.type === 'entra' && defaults.source.notifications).toEqual({
+      publicUrl: 'http://127.0.0.1:8080',
+      lifetimeMinutes: 4320,
+      renewBeforeMinutes: 1440,
+    });
+  });
+
+  it('entra: a certificate chain file is read next to the certificate', async () => {
+    const cfg = await load(`
+source:
+  type: entra
+  tenantId: 11111111-2222-3333-4444-555555555555
+  clientId: aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee
+  certificateFile: secrets/ca.pem
+  privateKeyFile: secrets/ldap-password
+  certificateChainFile: secrets/ca.pem
+devin: { token: cog_x }
+mappings: [ { group: { name: a } } ]
+`);
+    expect(cfg.source.type === 'entra' && cfg.source.credential).toMatchObject({
+      kind: 'certificate',
+      certificateChainFile: join(dir, 'etc', 'secrets', 'ca.pem'),
+      certificateChain: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----',
     });
   });
 });
