@@ -10,8 +10,8 @@ import { parseStoredResult, type StoredOpResult } from '../apply/queue/jobs.js';
 import { RedisKeys, SYNC_QUEUE } from '../apply/queue/names.js';
 import type { RunProgressStore } from '../apply/queue/types.js';
 import { OP_STATUSES, type OpStatus } from '../apply/types.js';
-import { OP_ORDER, type OpKind, type Plan } from '../reconcile/plan.js';
-import { parsePlanJson } from '../report/index.js';
+import { OP_ORDER, type Op, type OpKind, type Plan } from '../reconcile/plan.js';
+import { parseOpsJson, parsePlanJson, renderOpsJson } from '../report/index.js';
 import { emailKey } from '../state/ledger.js';
 import {
   FINAL_RUN_STATUSES,
@@ -240,10 +240,16 @@ export class RunStore implements RunProgressStore {
     };
     // Reports of a 10,000-op plan are megabytes of repetitive text: gzip (off the event loop)
     // cuts what keepRuns runs cost in Redis by an order of magnitude.
-    const [json, md, html] = await Promise.all([gzip(reports.json), gzip(reports.md), gzip(reports.html)]);
+    const [json, ops, md, html] = await Promise.all([
+      gzip(reports.json),
+      gzip(renderOpsJson(plan.ops)),
+      gzip(reports.md),
+      gzip(reports.html),
+    ]);
     const res = await this.redis
       .multi()
       .set(this.keys.runPart(id, 'plan'), json)
+      .set(this.keys.runPart(id, 'ops'), ops)
       .set(this.keys.runPart(id, 'report-md'), md)
       .set(this.keys.runPart(id, 'report-html'), html)
       .hset(this.keys.run(id), 'plan', JSON.stringify(summary))
@@ -254,6 +260,13 @@ export class RunStore implements RunProgressStore {
   async plan(id: string): Promise<Plan | undefined> {
     const text = await this.text(this.keys.runPart(id, 'plan'));
     return text === undefined ? undefined : parsePlanJson(text, `the stored plan of run ${id}`);
+  }
+
+  async ops(id: string): Promise<readonly Op[] | undefined> {
+    const text = await this.text(this.keys.runPart(id, 'ops'));
+    // A run stored by a version without the ops part (an upgrade mid-run) still has its plan.
+    if (text === undefined) return (await this.plan(id))?.ops;
+    return parseOpsJson(text, `the stored ops of run ${id}`);
   }
 
   report(id: string, format: ReportFormat): Promise<string | undefined> {

@@ -14,7 +14,14 @@ export {
   summarizeByKind,
 } from './describe.js';
 export { escapeHtml, renderHtml } from './html.js';
-export { PlanFileError, type PlanFileIssue, parsePlanJson, renderJson } from './json.js';
+export {
+  PlanFileError,
+  type PlanFileIssue,
+  parseOpsJson,
+  parsePlanJson,
+  renderJson,
+  renderOpsJson,
+} from './json.js';
 export { escapeMarkdown, renderMarkdown } from './markdown.js';
 export { showControls, terminalText } from './text.js';
 export { type ReportPaths, writeReports } from './writeReports.js';

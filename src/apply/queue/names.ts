@@ -87,6 +87,7 @@ export class RedisKeys {
 /** Everything stored for one run besides its record hash; deleted together when it is trimmed. */
 export const RUN_PARTS = [
   'plan',
+  'ops',
   'report-md',
   'report-html',
   'results',

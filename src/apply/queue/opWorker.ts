@@ -10,7 +10,7 @@ import { type Job, type Queue, RateLimitError, UnrecoverableError, WaitingError 
 import type { Logger } from 'pino';
 import type { DevinClient } from '../../devin/client.js';
 import { DevinAbortedError, DevinApiError, DevinNetworkError } from '../../devin/errors.js';
-import type { Op, Plan } from '../../reconcile/plan.js';
+import type { Op } from '../../reconcile/plan.js';
 import type { StateStore } from '../../state/ledger.js';
 import { handleOp, InviteIncompleteError } from '../inline/index.js';
 import type { HandlerOutcome } from '../types.js';
@@ -39,7 +39,7 @@ export type OpJobOutcome =
   | { duplicate: true };
 
 export function createOpProcessor(deps: OpWorkerDeps): (job: Job, token?: string) => Promise<OpJobOutcome> {
-  const plans = new PlanCache(deps.progress);
+  const plans = new OpsCache(deps.progress);
   const log = deps.logger.child({ component: 'op-worker' });
   const defaultPause = deps.defaultRateLimitMs ?? 1000;
   const maxPause = deps.maxRateLimitMs ?? 15 * 60_000;
@@ -57,8 +57,8 @@ export function createOpProcessor(deps: OpWorkerDeps): (job: Job, token?: string
     const data = OpJobData.parse(job.data);
     const { runId, key } = data;
     if (await deps.progress.hasResult(runId, key)) return { duplicate: true };
-    const plan = await plans.get(runId);
-    const op = plan?.ops[data.index];
+    const ops = await plans.get(runId);
+    const op = ops?.[data.index];
     if (!op || op.key !== key) {
       throw new UnrecoverableError(`op ${key} is not in the stored plan of run ${runId}`);
     }
@@ -172,15 +172,15 @@ function message(err: unknown): string {
 }
 
 /** Parsed plans by run: a 10,000-op plan is parsed once per process, not once per op. */
-class PlanCache {
-  private readonly plans = new Map<string, Promise<Plan | undefined>>();
+class OpsCache {
+  private readonly plans = new Map<string, Promise<readonly Op[] | undefined>>();
 
   constructor(private readonly progress: RunProgressStore) {}
 
-  get(runId: string): Promise<Plan | undefined> {
+  get(runId: string): Promise<readonly Op[] | undefined> {
     let p = this.plans.get(runId);
     if (!p) {
-      p = this.progress.plan(runId);
+      p = this.progress.ops(runId);
       // Forget a failed read (Redis down), so the next attempt tries again.
       p.catch(() => this.plans.delete(runId));
       this.plans.set(runId, p);

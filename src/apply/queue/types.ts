@@ -1,6 +1,6 @@
 // What the queue executor needs from the run's storage. The daemon's RunStore implements it in
 // Redis; keeping it an interface keeps src/apply/queue free of the daemon's record keeping.
-import type { OpKind, Plan } from '../../reconcile/plan.js';
+import type { Op, OpKind } from '../../reconcile/plan.js';
 import type { OpStatus } from '../types.js';
 import type { StoredOpResult } from './jobs.js';
 
@@ -13,8 +13,12 @@ export interface QueueMetrics {
 }
 
 export interface RunProgressStore {
-  /** The run's stored plan, exactly as planned (and approved); undefined once the run is trimmed. */
-  plan(runId: string): Promise<Plan | undefined>;
+  /**
+   * The run's ops, exactly as planned (and approved); undefined once the run is trimmed. Only the
+   * ops: a worker has no use for the rest of the plan (its stats hold an entry per directory user),
+   * and parsing all of it put tens of milliseconds on the path of every run's first op.
+   */
+  ops(runId: string): Promise<readonly Op[] | undefined>;
   results(runId: string): Promise<Map<string, StoredOpResult>>;
   hasResult(runId: string, key: string): Promise<boolean>;
   /**
