@@ -54,6 +54,21 @@ describe('config/idsync.schema.json', () => {
       expect(ConfigSchema.safeParse(example).success).toBe(true);
     });
 
+    // The other examples are what admins copy: each must stay valid as the schema changes.
+    it.each(['example-openldap.yaml', 'example-activedirectory.yaml', 'example-entra.yaml'])(
+      'accepts config/%s',
+      async (name) => {
+        // ${VAR} references get stand-ins of the kind each names (the loader substitutes them).
+        const text = (await readFile(`config/${name}`, 'utf8')).replace(/\$\{(\w+)\}/g, (_, v: string) =>
+          v.endsWith('URL') ? 'http://127.0.0.1:8080' : 'cog_stand_in_value_0123456789',
+        );
+        const doc = parse(text) as Record<string, unknown>;
+        expect(validate(doc), ajv.errorsText(validate.errors)).toBe(true);
+        const parsed = ConfigSchema.safeParse(doc);
+        expect(parsed.success, JSON.stringify(parsed.error?.issues.slice(0, 3))).toBe(true);
+      },
+    );
+
     it.each([
       ['an unknown key', { ...base, extra: 1 }],
       ['both token and tokenFile', { ...base, devin: { token: 'a', tokenFile: 'b' } }],
