@@ -658,6 +658,21 @@ describe('delta', () => {
       expect(changed).toContainEqual({ id: small[2]!.id, displayName: 'Renamed' });
       expect(changed).toContainEqual({ id: small[3]!.id, '@removed': { reason: 'changed' } });
       expect(changed).toHaveLength(4);
+
+      // a group created since the last round arrives with all its members, split the same way
+      const link2 = obj((await allPages(sim, token, deltaLink)).at(-1)!)['@odata.deltaLink'] as string;
+      const fresh: SimGroup = {
+        id: seedGuid('g:fresh'),
+        displayName: 'Fresh',
+        members: users.slice(0, 45).map((u) => u.id),
+      };
+      sim.addGroup(fresh);
+      const round = await allPages(sim, token, link2);
+      const freshObjects = round.map((p) => values(p).filter((g) => g.id === fresh.id));
+      expect(freshObjects.every((o) => o.length <= 1)).toBe(true);
+      const members = freshObjects.flat().flatMap((g) => (g['members@delta'] as Json[]).map((m) => m.id));
+      expect(members).toHaveLength(45);
+      expect(new Set(members)).toEqual(new Set(fresh.members));
     } finally {
       await sim.stop();
     }
@@ -841,6 +856,109 @@ describe('subscriptions', () => {
   });
 });
 
+describe('subscriptions: permissions, timeouts, lifecycle', () => {
+  it('needs the read permission of the resource, gives up on a silent endpoint, and drops on subscriptionRemoved', async () => {
+    const silent = createServer(() => {
+      // never answers: the handshake must time out
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const hook = await receiver();
+    const sim = await startGraphSimulator({
+      tenantId: TENANT,
+      clientId: CLIENT,
+      clientSecret: SECRET,
+      permissions: ['GroupMember.Read.All'],
+      users: [user(1)],
+      validationTimeoutMs: 300,
+    });
+    try {
+      const token = await secretToken(sim);
+      const base = {
+        changeType: 'updated',
+        expirationDateTime: new Date(Date.now() + 3_600_000).toISOString(),
+      };
+      const denied = await graphSend(sim, token, 'POST', '/v1.0/subscriptions', {
+        ...base,
+        resource: '/users',
+        notificationUrl: hook.url,
+      });
+      expect(denied.status).toBe(403);
+      expect(obj(denied).error).toMatchObject({ code: 'Authorization_RequestDenied' });
+      const port = (silent.address() as AddressInfo).port;
+      const timedOut = await graphSend(sim, token, 'POST', '/v1.0/subscriptions', {
+        ...base,
+        resource: '/groups',
+        notificationUrl: `http://127.0.0.1:${port}/hook`,
+      });
+      expect(timedOut.status).toBe(400);
+      expect(obj(timedOut).error).toMatchObject({ code: 'ValidationError' });
+      expect(sim.deliveries().at(-1)).toMatchObject({
+        kind: 'validation',
+        error: expect.stringMatching(/300 ms/),
+      });
+
+      const ok = await graphSend(sim, token, 'POST', '/v1.0/subscriptions', {
+        ...base,
+        resource: 'groups',
+        notificationUrl: hook.url,
+        lifecycleNotificationUrl: hook.url,
+      });
+      expect(ok.status).toBe(201);
+      const id = obj(ok).id as string;
+      expect((await graphGet(sim, token, '/v1.0/subscriptions')).json).toMatchObject({ value: [{ id }] });
+      expect(await sim.sendLifecycle(id, 'subscriptionRemoved')).toBe(202);
+      expect(sim.subscriptions()).toEqual([]);
+      expect((await graphGet(sim, token, `/v1.0/subscriptions/${id}`)).status).toBe(404);
+      expect((await graphSend(sim, token, 'DELETE', `/v1.0/subscriptions/${id}`)).status).toBe(404);
+    } finally {
+      await sim.stop();
+      await hook.close();
+      silent.closeAllConnections();
+      await new Promise((r) => silent.close(() => r(undefined)));
+    }
+  });
+
+  it('a deleted user notifies its user subscription (as updated) and the groups it left', async () => {
+    const hook = await receiver();
+    const u = user(1);
+    const g: SimGroup = { id: seedGuid('g:left'), displayName: 'Left', members: [u.id] };
+    const sim = await startGraphSimulator({
+      tenantId: TENANT,
+      clientId: CLIENT,
+      clientSecret: SECRET,
+      users: [u],
+      groups: [g],
+    });
+    try {
+      const token = await secretToken(sim);
+      const expirationDateTime = new Date(Date.now() + 3_600_000).toISOString();
+      for (const resource of ['/users', '/groups']) {
+        const r = await graphSend(sim, token, 'POST', '/v1.0/subscriptions', {
+          changeType: 'updated,deleted',
+          resource,
+          notificationUrl: hook.url,
+          expirationDateTime,
+        });
+        expect(r.status).toBe(201);
+      }
+      sim.deleteUser(u.id, { hard: true });
+      await sim.settled();
+      const notes = hook.got
+        .filter((x) => !x.url.includes('validationToken'))
+        .map((x) => (JSON.parse(x.body) as { value: Json[] }).value[0]!)
+        .map((n) => `${n.changeType} ${n.resource}`);
+      expect(notes).toEqual([`updated Users/${u.id}`, `deleted Users/${u.id}`, `updated Groups/${g.id}`]);
+      const token2 = await secretToken(sim);
+      const delta = await graphGet(sim, token2, '/v1.0/groups/delta?$deltatoken=latest');
+      expect(values(delta)).toEqual([]);
+      expect(obj(delta)['@odata.deltaLink']).toContain('$deltatoken=');
+    } finally {
+      await sim.stop();
+      await hook.close();
+    }
+  });
+});
+
 describe('faults', () => {
   it('fails the matching request after skip, with Retry-After, then lets requests through again', async () => {
     const sim = await startGraphSimulator({
@@ -878,6 +996,10 @@ describe('faults', () => {
       for (let i = 0; i < 3; i++) expect((await graphGet(sim, token, '/v1.0/groups')).status).toBe(503);
       sim.clearFaults();
       expect((await graphGet(sim, token, '/v1.0/groups')).status).toBe(200);
+
+      sim.fault({ path: /\/v1\.0\/users$/, status: 503, dropConnection: true });
+      await expect(graphGet(sim, token, '/v1.0/users')).rejects.toThrow(/socket hang up|ECONNRESET/);
+      expect((await graphGet(sim, token, '/v1.0/users')).status).toBe(200);
     } finally {
       await sim.stop();
     }

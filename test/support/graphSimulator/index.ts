@@ -3,8 +3,33 @@
 // and the Graph v1.0 directory routes the Entra source uses, on one origin. The contract is
 // /work/entra-plan/CONTRACT.md; optional additions are marked "(addition)" in ./types.ts.
 //
-// MSAL (@azure/msal-node 7.2.3) against the simulator, verified by test/integration/graphSimulator.test.ts:
-// AUTHORITY_FORM_NOTE
+// MSAL (@azure/msal-node 7.2.3) against the simulator, verified by test/integration/graphSimulator.test.ts
+// ("MSAL against the simulator"):
+// - Both authority forms work: `https://127.0.0.1:PORT/<tenant>` and `https://localhost:PORT/<tenant>`
+//   (the server certificate has both SANs). Use `sim.url` (127.0.0.1) so authorityHost === graphBaseUrl.
+// - Recommended: `knownAuthorities: ['<host>:<port>']` (host AND port), `cloudDiscoveryMetadata` =
+//   JSON.stringify({ tenant_discovery_endpoint: `${base}/<tenant>/v2.0/.well-known/openid-configuration`,
+//   'api-version': '1.1', metadata: [{ preferred_network: 'host:port', preferred_cache: 'host:port',
+//   aliases: ['host:port'] }] }) and `authorityMetadata` = JSON.stringify({ token_endpoint:
+//   `${base}/<tenant>/oauth2/v2.0/token`, authorization_endpoint, issuer: `${base}/<tenant>/v2.0`,
+//   jwks_uri, end_session_endpoint }). Then the only request MSAL makes is the token POST.
+// - `system.networkClient`: an INetworkModule on node:https with `ca: sim.caPem` (sendGetRequestAsync /
+//   sendPostRequestAsync returning { status, headers (lower-case), body (parsed JSON) }).
+// - Without the inline metadata, `knownAuthorities` must be exactly 'host:port': with the host alone (or
+//   none) MSAL asks https://login.microsoftonline.com/common/discovery/instance and fails with
+//   endpoints_resolution_error. With 'host:port' it GETs the openid-configuration, which the simulator
+//   serves with an issuer on the host the client used (MSAL requires that).
+// - Scope: `${sim.url}/.default` (the localhost form of the origin is accepted too).
+// - Certificates: `clientCertificate: { thumbprintSha256, privateKey }` sends PS256 + x5t#S256; the
+//   deprecated `{ thumbprint (SHA-1 hex), privateKey }` sends RS256 + x5t; both are verified here.
+//
+// Additions beyond the contract (all optional; see ./types.ts): options validationTimeoutMs,
+// notificationTimeoutMs, notificationCaPem, deltaPageSize; faults delayMs and dropConnection;
+// sim.tokenEndpoint, setPermissions(), revokeTokens(); deleteUser/deleteGroup(id, { hard: true });
+// deliveries()[i].body; GET /v1.0/users/{id|upn}, /groups/{id}/transitiveMembers (no cast),
+// $filter `or`/`in`/startswith(), users|groups/delta?$deltatoken=latest; seedDirectory()/seedGuid().
+// Not simulated: Prefer: return=minimal (ignored), $search/$orderby/$expand (400), notification retries,
+// batching several changes into one notification POST.
 //
 // Modules: tls.ts (CA, server and app certificates), login.ts (token endpoint, client secret and
 // client assertion checks, access tokens), directory.ts (the data and its indexes, change log),

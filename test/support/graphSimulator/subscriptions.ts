@@ -352,8 +352,8 @@ export class Subscriptions {
       return graphError(
         ctx,
         403,
-        'ExtensionError',
-        'Operation: Create; Exception: [Status Code: Forbidden; Reason: Insufficient privileges to complete the operation.]',
+        'Authorization_RequestDenied',
+        'Insufficient privileges to complete the operation.',
       );
     }
     const changeType = typeof body.changeType === 'string' ? body.changeType : '';
