@@ -19,6 +19,7 @@ import {
   directorySourceFor,
   planFromInputs,
   readPlanInputs,
+  selectorsOf,
   stateStoreFor,
 } from '../sync/inputs.js';
 import { EXIT } from './exitCodes.js';
@@ -119,7 +120,11 @@ async function freshPlan(
   state: StateStore,
   logger: Logger,
 ): Promise<Plan> {
-  const inputs = await readPlanInputs(directorySourceFor(config.source, logger), client, state);
+  const inputs = await readPlanInputs(
+    directorySourceFor(config.source, logger, selectorsOf(config)),
+    client,
+    state,
+  );
   return planFromInputs(config, inputs);
 }
 

@@ -16,6 +16,7 @@ import {
   directorySourceFor,
   planFromInputs,
   readPlanInputs,
+  selectorsOf,
   stateStoreFor,
 } from '../sync/inputs.js';
 import { EXIT } from './exitCodes.js';
@@ -52,7 +53,7 @@ async function runDemo(opts: DemoCommandOptions): Promise<number> {
     };
     const client = devinClientFor(config, logger);
     const state = stateStoreFor(config);
-    const source = directorySourceFor(config.source, logger);
+    const source = directorySourceFor(config.source, logger, selectorsOf(config));
     try {
       out(
         `idsync demo: Example Corp's directory (${join('config', 'demo', 'directory.json')}) → Devin simulator at ${sim.url}`,

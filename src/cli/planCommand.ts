@@ -10,6 +10,7 @@ import {
   directorySourceFor,
   planFromInputs,
   readPlanInputs,
+  selectorsOf,
   stateStoreFor,
 } from '../sync/inputs.js';
 import { planExitCode } from './exitCodes.js';
@@ -47,7 +48,7 @@ async function runPlan(opts: PlanCommandOptions): Promise<number> {
   const client = devinClientFor(config, logger);
   try {
     const inputs = await readPlanInputs(
-      directorySourceFor(config.source, logger),
+      directorySourceFor(config.source, logger, selectorsOf(config)),
       client,
       stateStoreFor(config),
     );

@@ -7,6 +7,7 @@ import {
   type ConfigProblem,
   defaultConfigPath,
   type Env,
+  type FileSourceConfig,
   formatPath,
   formatProblem,
   type LoadedConfig,
@@ -16,6 +17,7 @@ import {
 import { DevinClient } from '../devin/client.js';
 import { DevinApiError, DevinError } from '../devin/errors.js';
 import type { Self } from '../devin/schemas.js';
+import { probeEntra } from '../directory/entra/probe.js';
 import { DirectoryFileError, fileSource } from '../directory/file/fileSource.js';
 import { type ProbeCheck, probeLdap } from '../directory/ldap/probe.js';
 import { EXIT } from './exitCodes.js';
@@ -65,13 +67,16 @@ const PROBE_STATUS: Record<ProbeCheck['status'], CheckStatus> = {
   error: 'failed',
 };
 
-/** LDAP: one line per check, each naming its config key (src/directory/ldap/probe.ts). */
+/**
+ * LDAP and Entra: one line per check, each naming its config key (src/directory/ldap/probe.ts,
+ * src/directory/entra/probe.ts).
+ */
 async function checkSources(cfg: LoadedConfig): Promise<CheckResult[]> {
-  if (cfg.source.type !== 'ldap') return [await checkSource(cfg)];
-  const checks = await probeLdap(
-    cfg.source,
-    cfg.policy.mappings.map((m) => m.group),
-  );
+  const selectors = cfg.policy.mappings.map((m) => m.group);
+  let checks: ProbeCheck[];
+  if (cfg.source.type === 'ldap') checks = await probeLdap(cfg.source, selectors);
+  else if (cfg.source.type === 'entra') checks = await probeEntra(cfg.source, selectors);
+  else return [await checkFileSource(cfg.source)];
   return checks.map((c) => ({
     name: 'source',
     key: c.key,
@@ -80,15 +85,7 @@ async function checkSources(cfg: LoadedConfig): Promise<CheckResult[]> {
   }));
 }
 
-async function checkSource(cfg: LoadedConfig): Promise<CheckResult> {
-  const source = cfg.source;
-  if (source.type !== 'file') {
-    return {
-      name: 'source',
-      status: 'skipped',
-      message: `${source.type}: not checked: connector not available yet`,
-    };
-  }
+async function checkFileSource(source: FileSourceConfig): Promise<CheckResult> {
   try {
     const snap = await fileSource(source.path).read();
     const incomplete = snap.complete ? '' : ' (the file marks the read as incomplete)';

@@ -6,11 +6,13 @@ import type { LoadedConfig, SourceConfig } from '../config/index.js';
 import { DevinClient } from '../devin/client.js';
 import { DevinAbortedError } from '../devin/errors.js';
 import { type DevinSnapshot, readDevinSnapshot } from '../devin/snapshot.js';
+import { entraSource } from '../directory/entra/index.js';
 import { fileSource } from '../directory/file/fileSource.js';
 import { ldapSource } from '../directory/ldap/index.js';
 import type { DirectorySnapshot, DirectorySource } from '../directory/types.js';
 import { silentLogger } from '../log/logger.js';
 import { type Plan, planSync } from '../reconcile/index.js';
+import type { GroupSelector } from '../reconcile/policy.js';
 import { FileStateStore } from '../state/fileStateStore.js';
 import type { OwnershipLedger, StateStore } from '../state/ledger.js';
 
@@ -22,14 +24,32 @@ export class SourceUnavailableError extends Error {
   }
 }
 
-export function directorySourceFor(config: SourceConfig, logger: Logger = silentLogger): DirectorySource {
+/** The mappings' group selectors, in config order: what a source that reads selectively needs. */
+export function selectorsOf(config: Pick<LoadedConfig, 'policy'>): GroupSelector[] {
+  return config.policy.mappings.map((m) => m.group);
+}
+
+/**
+ * The source a config names. `mappings` (selectorsOf) is required for entra, which reads the
+ * members of the selected groups only; without it every mapping would select nothing.
+ */
+export function directorySourceFor(
+  config: SourceConfig,
+  logger: Logger = silentLogger,
+  mappings?: readonly GroupSelector[],
+): DirectorySource {
   switch (config.type) {
     case 'file':
       return fileSource(config.path);
     case 'ldap':
       return ldapSource(config, { logger });
+    case 'entra':
+      if (mappings === undefined) {
+        throw new Error('internal: directorySourceFor(entra) needs the mappings (selectorsOf(config))');
+      }
+      return entraSource(config, { logger, mappings });
     default:
-      throw new SourceUnavailableError(config.type);
+      throw new SourceUnavailableError((config as { type: string }).type);
   }
 }
 
