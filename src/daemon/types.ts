@@ -116,8 +116,23 @@ export interface RunService {
   ready(): Promise<{ ready: boolean; checks: Record<string, boolean> }>;
 }
 
-/** What the run machinery reports; src/server implements it with prom-client (`idsync_` metrics). */
-export interface DaemonMetrics {
+/** What the Entra delta source and the Graph subscription manager report (src/directory/entra). */
+export interface EntraMetrics {
+  /** One delta round ended: `resync` is an incremental round Graph refused (a full one follows). */
+  deltaRound(kind: 'full' | 'incremental', outcome: 'ok' | 'failed' | 'resync'): void;
+  /** Subscriptions this replica manages (0 on the replicas that do not hold the lease). */
+  subscriptionsActive(n: number): void;
+  subscriptionOperation(
+    operation: 'create' | 'renew' | 'reauthorize' | 'delete',
+    outcome: 'ok' | 'failed' | 'gone',
+  ): void;
+}
+
+/**
+ * What the run machinery reports; src/server implements it with prom-client (`idsync_` metrics).
+ * The Entra part is optional: only an entra source reports it.
+ */
+export interface DaemonMetrics extends Partial<EntraMetrics> {
   runFinished(trigger: RunTrigger, status: RunStatus): void;
   phaseDuration(phase: 'read-source' | 'read-devin' | 'plan' | 'apply', seconds: number): void;
   opSettled(kind: OpKind, status: OpStatus): void;

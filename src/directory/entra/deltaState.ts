@@ -6,8 +6,8 @@
 //
 // Direct members, not transitive ones: groups/delta reports membership edges, and a change deep in
 // a nesting chain is one edge. The core expands nesting itself (src/directory/expand.ts), as it does
-// for the LDAP and file sources, so the snapshot carries the mapped groups plus every nested group
-// they reach, each with its direct user and group members.
+// for the LDAP and file sources, so in the snapshot the mapped groups and every nested group they
+// reach carry their direct user and group members.
 import { z } from 'zod';
 import type { GroupSelector } from '../../reconcile/policy.js';
 import { selectGroups } from '../../reconcile/select.js';
@@ -236,6 +236,8 @@ export interface SnapshotOptions {
   selectors: readonly GroupSelector[];
   /** Graph user → DirectoryUser with the configured email rules (users.ts toDirectoryUser). */
   toUser: (raw: RawGraphUser) => { user: DirectoryUser; warnings: DirectoryWarning[] };
+  /** What groups no mapping reaches say instead of members (read.ts NOT_MAPPED). */
+  notMapped: string;
   source: string;
   readAt: Date;
   complete: boolean;
@@ -243,33 +245,34 @@ export interface SnapshotOptions {
 }
 
 /**
- * Every user, and the groups the mappings select plus the nested groups they reach (direct members
- * each): the same users as the full read hands over, and enough groups for the core's expansion.
+ * The same shape as the full read's snapshot (read.ts): every user and every group, so the core
+ * still tells a renamed mapped group from a deleted one. The groups the mappings select, and every
+ * nested group they reach, carry their direct members for the core's expansion; the others carry
+ * none and say why (`notMapped`), as in the full read, so nothing is ever concluded from them.
  */
 export function toSnapshot(state: DeltaState, o: SnapshotOptions): DirectorySnapshot {
-  const all: DirectoryGroup[] = [...state.groups.values()].map((g) => ({
-    id: g.id,
-    name: g.name,
-    memberUserIds: [...g.users],
-    memberGroupIds: [...g.groups],
-  }));
-  const byId = new Map(all.map((g) => [g.id, g]));
-  const picked = new Set<string>();
+  const listed = [...state.groups.values()];
+  const reached = new Set<string>();
   const queue: string[] = [];
   for (const selector of o.selectors) {
-    for (const g of selectGroups(selector, all)) {
-      if (picked.has(g.id)) continue;
-      picked.add(g.id);
+    for (const g of selectGroups(selector, listed)) {
+      if (reached.has(g.id)) continue;
+      reached.add(g.id);
       queue.push(g.id);
     }
   }
   for (let head = 0; head < queue.length; head++) {
-    for (const child of byId.get(queue[head] as string)?.memberGroupIds ?? []) {
-      if (picked.has(child) || !byId.has(child)) continue;
-      picked.add(child);
+    for (const child of state.groups.get(queue[head] as string)?.groups ?? []) {
+      if (reached.has(child) || !state.groups.has(child)) continue;
+      reached.add(child);
       queue.push(child);
     }
   }
+  const groups: DirectoryGroup[] = listed.map((g) =>
+    reached.has(g.id)
+      ? { id: g.id, name: g.name, memberUserIds: [...g.users], memberGroupIds: [...g.groups] }
+      : { id: g.id, name: g.name, memberUserIds: [], memberGroupIds: [], unreadable: o.notMapped },
+  );
   const users: DirectoryUser[] = [];
   const warnings: DirectoryWarning[] = [];
   for (const raw of state.users.values()) {
@@ -281,7 +284,7 @@ export function toSnapshot(state: DeltaState, o: SnapshotOptions): DirectorySnap
     source: o.source,
     readAt: o.readAt.toISOString(),
     users,
-    groups: queue.map((id) => byId.get(id) as DirectoryGroup),
+    groups,
     complete: o.complete,
     incompleteReasons: o.incompleteReasons,
     warnings,

@@ -193,7 +193,7 @@ describe('an incremental round', () => {
 });
 
 describe('the snapshot', () => {
-  it('carries every user, the mapped groups and the nested groups they reach, with direct members', () => {
+  it('carries every user and group; the mapped groups and the nested groups they reach with direct members', () => {
     const s = full(
       ['u1', 'u2', 'u3', 'u4'],
       [
@@ -230,14 +230,23 @@ describe('the snapshot', () => {
         user: { id: raw.id, email: (raw.mail as string) ?? null, name: raw.id, enabled: true },
         warnings: [],
       }),
+      notMapped: 'not mapped',
       source: 'entra:t',
       readAt: new Date('2026-12-01T12:00:00Z'),
       complete: true,
       incompleteReasons: [],
     });
     expect(snap.users.map((u) => u.id).sort()).toEqual(['u1', 'u2', 'u3', 'u4']);
-    expect(snap.groups.map((g) => g.id)).toEqual(['g1', 'g2', 'g3']);
+    expect(snap.groups.map((g) => g.id)).toEqual(['g1', 'g2', 'g3', 'g4']);
     expect(snap.groups[1]).toEqual({ id: 'g2', name: 'sre', memberUserIds: ['u2'], memberGroupIds: ['g3'] });
+    // As in the full read: a group no mapping reaches is listed (renames stay visible), members unread.
+    expect(snap.groups[3]).toEqual({
+      id: 'g4',
+      name: 'unrelated',
+      memberUserIds: [],
+      memberGroupIds: [],
+      unreadable: 'not mapped',
+    });
   });
 });
 
