@@ -136,7 +136,9 @@ export class GraphRoutes {
   handle(ctx: Ctx, roles: ReadonlySet<GraphPermission>): boolean {
     const s = ctx.segments.slice(1); // after v1.0
     if (ctx.method !== 'GET') return false;
-    const [a, b, c, d] = s;
+    const [a, rawB, c, d] = s;
+    // Graph takes the function call form too: /users/delta() is /users/delta.
+    const b = rawB === 'delta()' ? 'delta' : rawB;
     if (a === 'users') {
       if (s.length === 1) return this.guard(ctx, roles, USER_READERS, () => this.list(ctx, 'users'));
       if (s.length === 2 && b === 'delta')
@@ -248,7 +250,7 @@ export class GraphRoutes {
           'The specified page token value has expired or is invalid.',
         );
       }
-      if ((of === 'transitiveUsers' || of === 'transitiveMembers') && !this.eventual(ctx)) return;
+      if (of === 'transitiveUsers' && !this.eventual(ctx)) return;
       return this.page(ctx, st);
     }
     const eventual = (header(ctx, 'consistencylevel') ?? '').toLowerCase() === 'eventual';
