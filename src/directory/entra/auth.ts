@@ -357,8 +357,8 @@ class AppSignIn {
     const secrets = this.secrets();
     const who = `sign-in to ${this.authority} as app ${this.config.clientId}`;
     if (attempt.transport !== undefined) {
-      const why = describeTransport(attempt.transport, this.authority, this.config.caFile);
-      const tls = /^TLS /.test(why);
+      const why = describeTransport(attempt.transport, this.config.caFile);
+      const tls = /^the TLS handshake/.test(why);
       return new EntraAuthError(scrub(`${who} failed: ${why}`, secrets), {
         kind: 'unavailable',
         authority: this.authority,
@@ -370,7 +370,10 @@ class AppSignIn {
       ? (/Description: (.*?) - (?:Correlation ID|Trace ID):/s.exec(auth.errorMessage)?.[1] ??
         auth.errorMessage)
       : String(err);
-    const description = (text.split(/\r?\n/)[0] ?? text).replace(/\s*Trace ID: .*$/, '').trim();
+    const description = (text.split(/\r?\n/)[0] ?? text)
+      .replace(/\s*Trace ID: .*$/, '')
+      .trim()
+      .replace(/\.+$/, '');
     const aadsts = /AADSTS(\d+)/.exec(auth?.errorMessage ?? '')?.[1];
     if (attempt.failed && RETRYABLE.has(attempt.failed.status)) {
       return new EntraAuthError(

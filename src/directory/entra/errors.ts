@@ -95,21 +95,24 @@ function errCode(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** A transport failure (no HTTP answer) as a short reason; TLS failures say which CAs were trusted. */
-export function describeTransport(err: unknown, where: string, caFile: string | undefined): string {
+/**
+ * A transport failure (no HTTP answer) as a reason to follow "… failed: "; TLS failures say which
+ * CAs the certificate was checked against.
+ */
+export function describeTransport(err: unknown, caFile: string | undefined): string {
   const code = errCode(err);
   const message = err instanceof Error ? err.message : String(err);
   if (isCertificateError(err) || (code !== undefined && isTlsError(err))) {
     if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
-      return `TLS to ${where} failed: the server's certificate does not name this host (${message})`;
+      return `the TLS handshake failed: the server's certificate does not name this host (${message})`;
     }
     const against = caFile
       ? `Node's public CAs and the CA in caFile ${caFile}`
       : "Node's public CAs (no caFile is set)";
-    return `TLS to ${where} failed: ${message}${code && !message.includes(code) ? ` (${code})` : ''}. The certificate was checked against ${against}; a TLS-inspecting proxy or a private endpoint needs its CA in caFile`;
+    return `the TLS handshake failed: ${message}${code && !message.includes(code) ? ` (${code})` : ''}. The certificate was checked against ${against}; a TLS-inspecting proxy or a private endpoint needs its CA in caFile`;
   }
-  if (code && NET_REASONS[code]) return `${where}: ${NET_REASONS[code]} (${code})`;
-  return `${where}: ${message.split('\n')[0] ?? message}`;
+  if (code && NET_REASONS[code]) return `${NET_REASONS[code]} (${code})`;
+  return message.split('\n')[0] ?? message;
 }
 
 /** Transport errors worth another try (the TLS ones never get better by retrying). */

@@ -161,7 +161,7 @@ export class GraphClient {
           continue;
         }
         throw new GraphError(
-          `${method} ${path} failed: ${describeTransport(err, this.origin, this.config.caFile)}`,
+          `${method} ${this.origin}${path} failed: ${describeTransport(err, this.config.caFile)}`,
           { status: 0, code: 'transport', path },
           { cause: err },
         );
@@ -269,7 +269,7 @@ export class GraphClient {
     const message = parsed.success ? parsed.data.error.message : undefined;
     const requestId = answer.headers['request-id'] ?? answer.headers['client-request-id'];
     const permission = answer.status === 403 ? permissionFor(path, body) : undefined;
-    const what = [code, message].filter((s) => s !== undefined && s !== '').join(': ');
+    const what = [code, message?.replace(/\.+$/, '')].filter((s) => s !== undefined && s !== '').join(': ');
     const parts = [
       `${method} ${path} failed: ${answer.status}${what ? ` ${what}` : ''}`,
       extra.budget,
