@@ -64,6 +64,7 @@ async function runDaemon(opts: DaemonCommandOptions): Promise<number> {
       queues: daemon.queues,
       replay: daemon.edge.replay,
       available: daemon.edge.available,
+      ...(daemon.graph ? { graph: daemon.graph } : {}),
     });
     await app.listen({ host: settings.host, port: settings.port });
   } catch (err) {

@@ -16,10 +16,12 @@ import {
 import { createOpProcessor } from '../apply/queue/opWorker.js';
 import type { LoadedConfig } from '../config/index.js';
 import { DevinClient } from '../devin/client.js';
+import type { GraphSubscriptions } from '../server/graph.js';
 import { observeDevinExchanges } from '../server/metrics.js';
 import { RedisStateStore } from '../state/redisStateStore.js';
 import { directorySourceFor } from '../sync/inputs.js';
 import { createEdge, type Edge } from './edge.js';
+import { createEntraParts, type EntraParts } from './entra.js';
 import { createRedis, describeRedis } from './redisOptions.js';
 import { createSyncProcessor } from './runJob.js';
 import { QueueRunService } from './runService.js';
@@ -48,6 +50,11 @@ export interface DaemonTuning {
   watchdogMs: number;
   /** A run waiting this long with no run active makes the sync "stuck" (/readyz 503). */
   stuckAfterMs: number;
+  /** Entra: the subscription lease (renewed at a third of it) and how often Graph's list is checked. */
+  graphLeaseMs?: number;
+  graphVerifyEveryMs?: number;
+  /** Entra: how often to look whether the full reconcile (fullReadEvery) is due. */
+  fullReadCheckMs?: number;
 }
 
 export const DEFAULT_TUNING: Omit<DaemonTuning, 'opConcurrency'> = {
@@ -78,6 +85,11 @@ export interface DaemonOptions {
    * false so its HTTP server listens while Redis is still down; it then awaits `started`.
    */
   waitForRedis?: boolean;
+  /**
+   * This process serves /webhooks/graph (`idsync run`): with an entra source and
+   * source.notifications it takes part in managing the Graph subscriptions. Default: `scheduler`.
+   */
+  serves?: boolean;
 }
 
 export interface Daemon {
@@ -92,6 +104,10 @@ export interface Daemon {
   redis: Redis;
   /** The watchdog's verdict: stuck runs, Redis data lost (always healthy without workers). */
   health(): SyncHealth;
+  /** Entra only: the delta source, the subscription manager. */
+  entra: EntraParts | undefined;
+  /** For buildServer's `graph`: what /webhooks/graph checks notifications against. */
+  graph: GraphSubscriptions | undefined;
   /** Stop taking jobs, hand back or finish running ones, then close Redis last. */
   close(): Promise<void>;
 }
@@ -162,6 +178,30 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     return edge;
   };
 
+  // An entra source reads by delta rounds on a state kept in Redis, the same instance for every run
+  // of this process (the state itself is in Redis, shared by the replicas).
+  const serves = opts.serves ?? opts.scheduler;
+  const entra =
+    config.source.type === 'entra'
+      ? createEntraParts({
+          config: config.source,
+          selectors: config.policy.mappings.map((m) => m.group),
+          redis,
+          prefix: tuning.prefix,
+          logger,
+          metrics,
+          trigger: (t) => service.trigger(t),
+          serves,
+          scheduler: opts.scheduler,
+          staticClientState: config.server?.graphClientState !== undefined,
+          tuning: {
+            ...(tuning.graphLeaseMs !== undefined ? { leaseMs: tuning.graphLeaseMs } : {}),
+            ...(tuning.graphVerifyEveryMs !== undefined ? { verifyEveryMs: tuning.graphVerifyEveryMs } : {}),
+            ...(tuning.fullReadCheckMs !== undefined ? { fullReadCheckMs: tuning.fullReadCheckMs } : {}),
+          },
+        })
+      : undefined;
+
   let stopping = false;
   // Aborted by close(): reads and op requests in flight stop, and their runs are handed back.
   const stop = new AbortController();
@@ -194,7 +234,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         store,
         ledger,
         readClient,
-        source: () => directorySourceFor(config.source, logger),
+        source: () => entra?.source ?? directorySourceFor(config.source, logger),
         apply: {
           opsQueue,
           jobOptions,
@@ -247,6 +287,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // The same settings again after Redis lost its data (the watchdog).
     await applyQueueSettings(syncQueue, config, opts.scheduler, log);
     if (opts.workers && !stopping) await watchdog.start();
+    if (!stopping) entra?.start();
     log.info(
       {
         workers: opts.workers,
@@ -272,6 +313,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     queues: [syncQueue, opsQueue],
     redis,
     health: () => (opts.workers ? watchdog.health() : { ok: true, reasons: [] }),
+    entra,
+    graph: entra?.graph,
     async close() {
       stopping = true;
       // Reads and op requests in flight stop now (a slow Devin must not hold the shutdown): the
@@ -280,6 +323,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       readClient.abort('shutting down');
       opsClient?.abort('shutting down');
       await watchdog.stop();
+      // Stops renewing and releases the subscription lease (another replica takes over at once);
+      // the subscriptions themselves stay in Graph for it.
+      await entra?.close();
       // Waits for running jobs: op jobs finish (each is one op); a conductor sees `stopping` and
       // hands its run back to the queue for another replica.
       await Promise.all(workers.map((w) => w.close()));

@@ -9,7 +9,7 @@ import type { HttpLimits, ServerSettings } from '../config/types.js';
 import type { RunService } from '../daemon/types.js';
 import { queueDashboard } from './admin.js';
 import { runsApi } from './api.js';
-import { graphWebhook } from './graph.js';
+import { type GraphSubscriptions, graphWebhook } from './graph.js';
 import {
   clientErrorHandler,
   HttpError,
@@ -44,6 +44,12 @@ export interface ServerDeps {
    * answer 503 with Retry-After at once instead of waiting. Default: always available.
    */
   available?: () => boolean;
+  /**
+   * The Graph subscriptions the daemon manages (an entra source with notifications): their
+   * registry and lifecycle handling. With it /webhooks/graph is served even without
+   * server.graphClientState.
+   */
+  graph?: GraphSubscriptions;
 }
 
 /** Below Kubernetes' default probe timeout (1 s): a hung Redis reads as "not ready", not a timeout. */
@@ -154,9 +160,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       now,
     });
   }
-  if (settings.graphClientState !== undefined) {
+  if (settings.graphClientState !== undefined || deps.graph !== undefined) {
     await app.register(graphWebhook, {
-      clientState: settings.graphClientState,
+      ...(settings.graphClientState !== undefined ? { clientState: settings.graphClientState } : {}),
+      ...(deps.graph !== undefined ? { subscriptions: deps.graph } : {}),
       runs: deps.runs,
       available,
       now,

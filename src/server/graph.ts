@@ -1,30 +1,66 @@
-// POST /webhooks/graph: Microsoft Graph change notifications. Graph's deadlines are
-// strict: the validation handshake within 10 s, a notification's 2xx within 3 s, or Graph retries
-// and eventually throttles the endpoint. So nothing here waits for more than the enqueue.
+// POST /webhooks/graph: Microsoft Graph change and lifecycle notifications (one route for both: the
+// chart's ingress exposes exactly this path, and a lifecycle item says `lifecycleEvent`). Graph's
+// deadlines are strict: the validation handshake within 10 s, a notification's 2xx within 3 s, or
+// Graph retries and eventually throttles the endpoint. So nothing here waits for more than a
+// registry lookup and an enqueue, within one budget.
+//
+// Each item is checked against the clientState of its own subscription: the random one idsync
+// created it with (the registry of src/directory/entra/subscriptions.ts), or, for a subscription
+// idsync does not manage, the static `server.graphClientState`. An item that passes neither is
+// refused, and with it the whole batch: a forged item must not ride along with genuine ones.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { RunService } from '../daemon/types.js';
 import { safeEqual } from './auth.js';
-import { HttpError, parseJson, parseWith, UnavailableError } from './http.js';
+import { HttpError, parseJson, parseWith, UnavailableError, withDeadline } from './http.js';
 import { requestRun } from './trigger.js';
 
 export const GRAPH_BODY_LIMIT = 1024 * 1024;
 /**
- * Well inside Graph's 3 s. When the enqueue takes longer (Redis unreachable) the answer is a 503,
- * so Graph redelivers rather than the notification being lost behind a 202.
+ * Well inside Graph's 3 s, for everything a request waits on. When Redis cannot answer in time the
+ * answer is a 503, so Graph redelivers rather than the notification being lost behind a 202.
  */
+const BUDGET_MS = 2_500;
+/** The enqueue's own ceiling within the budget. */
 const ENQUEUE_DEADLINE_MS = 2_000;
 const EMPTY = Buffer.alloc(0);
 
 const GraphQuery = z.object({ validationToken: z.string().max(16_384).optional() });
 
-/** Change and lifecycle notifications alike carry `clientState`; nothing else is needed here. */
+export const LIFECYCLE_EVENTS = ['reauthorizationRequired', 'subscriptionRemoved', 'missed'] as const;
+export type GraphLifecycleEvent = (typeof LIFECYCLE_EVENTS)[number];
+
+/** Only what routing and authentication need; what changed is read by the delta round. */
 const GraphNotifications = z.object({
-  value: z.array(z.object({ clientState: z.string().optional() })).min(1),
+  value: z
+    .array(
+      z.object({
+        subscriptionId: z.string().min(1).max(200).optional(),
+        // Graph sends null for a subscription made without one: never genuine.
+        clientState: z.string().nullish(),
+        lifecycleEvent: z.string().max(100).optional(),
+      }),
+    )
+    .min(1)
+    .max(1000),
 });
 
+/** The daemon side of the webhook: the subscription registry and the lifecycle handling. */
+export interface GraphSubscriptions {
+  /** The clientState of each subscription idsync manages, by id; others are absent. */
+  clientStates(ids: readonly string[]): Promise<Map<string, string>>;
+  /**
+   * A lifecycle event that passed the clientState check. `managed`: the subscription is one of
+   * idsync's own. Resolves once the event is recorded (the full-read flag of `missed`, …).
+   */
+  lifecycle(subscriptionId: string, event: GraphLifecycleEvent, managed: boolean): Promise<void>;
+}
+
 export interface GraphWebhookOptions {
-  clientState: string;
+  /** server.graphClientState: for subscriptions made outside idsync. */
+  clientState?: string;
+  /** Present when the daemon manages subscriptions (an entra source). */
+  subscriptions?: GraphSubscriptions;
   runs: RunService;
   /** False while the run service is unreachable: notifications get 503 at once (Graph redelivers). */
   available: () => boolean;
@@ -41,6 +77,7 @@ export async function graphWebhook(scope: FastifyInstance, opts: GraphWebhookOpt
 
   scope.post('/webhooks/graph', { bodyLimit: GRAPH_BODY_LIMIT }, async (req, reply) => {
     const receivedAt = opts.now();
+    const left = (cap = BUDGET_MS) => Math.max(50, Math.min(cap, BUDGET_MS - (opts.now() - receivedAt)));
     const query = parseWith(GraphQuery, req.query, 'query');
     if (query.validationToken !== undefined) {
       // fastify has already URL-decoded the query, which is what Graph expects back.
@@ -53,20 +90,81 @@ export async function graphWebhook(scope: FastifyInstance, opts: GraphWebhookOpt
     }
     const raw = Buffer.isBuffer(req.body) ? req.body : EMPTY;
     const body = parseWith(GraphNotifications, parseJson(raw), 'notification');
-    // Every item: one forged item in a batch of genuine ones would otherwise ride along.
-    const genuine = body.value.every(
-      (n) => n.clientState !== undefined && safeEqual(n.clientState, opts.clientState),
-    );
+    if (!opts.available()) throw new UnavailableError('redis is not connected');
+
+    let managed = new Map<string, string>();
+    if (opts.subscriptions) {
+      const ids = [
+        ...new Set(body.value.flatMap((n) => (n.subscriptionId === undefined ? [] : [n.subscriptionId]))),
+      ];
+      try {
+        managed = await withDeadline(
+          opts.subscriptions.clientStates(ids),
+          left(1_000),
+          'registry',
+          (late) => {
+            if (!late.ok) req.log.warn({ err: late.error }, 'late subscription registry lookup failed');
+          },
+        );
+      } catch (err) {
+        req.log.error({ err }, 'graph notification: subscription registry unreachable');
+        throw new UnavailableError('subscription registry unreachable');
+      }
+    }
+    // Every item, each against its own subscription's secret (compared in constant time).
+    const genuine = body.value.every((n) => {
+      const expected =
+        (n.subscriptionId === undefined ? undefined : managed.get(n.subscriptionId)) ?? opts.clientState;
+      return (
+        typeof n.clientState === 'string' && expected !== undefined && safeEqual(n.clientState, expected)
+      );
+    });
     if (!genuine) {
       req.log.warn({ notifications: body.value.length }, 'graph notification refused: clientState');
       throw new HttpError(401, 'unauthorized', 'clientState does not match');
     }
-    if (!opts.available()) throw new UnavailableError('redis is not connected');
+
+    const changes = body.value.filter((n) => n.lifecycleEvent === undefined).length;
+    let missed = false;
+    for (const n of body.value) {
+      if (n.lifecycleEvent === undefined) continue;
+      const event = (LIFECYCLE_EVENTS as readonly string[]).includes(n.lifecycleEvent)
+        ? (n.lifecycleEvent as GraphLifecycleEvent)
+        : undefined;
+      if (event === undefined) {
+        req.log.info({ event: n.lifecycleEvent }, 'graph lifecycle event not handled; ignored');
+        continue;
+      }
+      if (event === 'missed') missed = true;
+      const id = n.subscriptionId ?? '';
+      if (!opts.subscriptions) {
+        req.log.info({ event }, 'graph lifecycle event for a subscription idsync does not manage');
+        continue;
+      }
+      try {
+        await withDeadline(
+          opts.subscriptions.lifecycle(id, event, managed.has(id)),
+          left(1_000),
+          'lifecycle',
+          (late) => {
+            if (!late.ok) req.log.error({ err: late.error, event }, 'late graph lifecycle handling failed');
+          },
+        );
+      } catch (err) {
+        req.log.error({ err, event }, 'graph lifecycle event could not be recorded');
+        throw new UnavailableError('could not record the lifecycle event');
+      }
+    }
+    if (changes === 0 && !missed) return reply.code(202).send({});
+    // Coalesces like every trigger: a burst of notifications gives one run plus at most one pending.
+    const reason = missed
+      ? 'Graph missed notifications: full directory read'
+      : `${changes} Graph notification(s)`;
     const result = await requestRun(
       opts.runs,
-      { trigger: 'graph', reason: `${body.value.length} Graph notification(s)`, receivedAt },
+      { trigger: 'graph', reason, receivedAt },
       req.log,
-      ENQUEUE_DEADLINE_MS,
+      left(ENQUEUE_DEADLINE_MS),
     );
     return reply.code(202).send(result);
   });

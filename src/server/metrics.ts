@@ -78,7 +78,35 @@ export function createMetrics(): { metrics: DaemonMetrics; registry: Registry } 
     registers,
   });
 
+  // The Entra delta source and Graph subscriptions (src/directory/entra): zero for other sources.
+  const deltaRounds = new Counter({
+    name: 'idsync_entra_delta_rounds_total',
+    help: 'Entra delta rounds, by kind (full, incremental) and outcome (ok, failed, resync: Graph refused the stored link and a full round followed).',
+    labelNames: ['kind', 'outcome'] as const,
+    registers,
+  });
+  const subscriptionsActive = new Gauge({
+    name: 'idsync_graph_subscriptions_active',
+    help: 'Graph change-notification subscriptions this replica manages (0 on replicas without the lease).',
+    registers,
+  });
+  const subscriptionOps = new Counter({
+    name: 'idsync_graph_subscription_operations_total',
+    help: 'Graph subscription operations (create, renew, reauthorize, delete) by outcome (ok, failed, gone: Graph no longer had it).',
+    labelNames: ['operation', 'outcome'] as const,
+    registers,
+  });
+  // As for runs: failure alerts work before the first failure.
+  for (const kind of ['full', 'incremental'])
+    for (const o of ['ok', 'failed']) deltaRounds.labels(kind, o).inc(0);
+  for (const o of ['ok', 'failed']) subscriptionOps.labels('renew', o).inc(0);
+
   const metrics: DaemonMetrics = {
+    deltaRound: (kind, outcome) => deltaRounds.labels(kind, outcome).inc(),
+    subscriptionsActive: (n) => {
+      if (usable(n)) subscriptionsActive.set(n);
+    },
+    subscriptionOperation: (operation, outcome) => subscriptionOps.labels(operation, outcome).inc(),
     runFinished: (trigger, status) => runs.labels(trigger, status).inc(),
     phaseDuration: (phase, seconds) => {
       if (usable(seconds)) phases.labels(phase).observe(seconds);

@@ -2,7 +2,7 @@
 // ones ask for exactly one run each.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { signWebhook } from '../../src/server/index.js';
-import { startServer, type TestServer } from '../support/fakeRunService.js';
+import { type StartOptions, startServer, type TestServer } from '../support/fakeRunService.js';
 
 const SECRET = 'whsec_test_3f9a1c2e7b';
 const CLIENT_STATE = 'graph-client-state-8d2e41';
@@ -262,6 +262,102 @@ describe('POST /webhooks/graph', () => {
     const res = await notify([item(CLIENT_STATE)]);
     expect(Date.now() - started).toBeLessThan(3000);
     expect(res.status).toBe(503);
+  });
+});
+
+describe('POST /webhooks/graph with subscriptions idsync manages', () => {
+  const OURS = 'b1c2d3e4-0000-4000-8000-0000000000a1';
+  const THEIRS = 'b1c2d3e4-0000-4000-8000-0000000000b2';
+  const OUR_STATE = 'random-per-subscription-state-5e1f';
+  let s: TestServer;
+  let lifecycle: Array<{ id: string; event: string; managed: boolean }>;
+  let registryDelayMs: number;
+  const start = (opts: StartOptions) =>
+    startServer({
+      ...opts,
+      graph: {
+        clientStates: async (ids) => {
+          if (registryDelayMs > 0) await new Promise((r) => setTimeout(r, registryDelayMs));
+          return new Map(ids.filter((id) => id === OURS).map((id) => [id, OUR_STATE]));
+        },
+        lifecycle: async (id, event, managed) => {
+          lifecycle.push({ id, event, managed });
+        },
+      },
+    });
+  beforeEach(() => {
+    lifecycle = [];
+    registryDelayMs = 0;
+  });
+  afterEach(() => s.close());
+
+  const notify = (items: Array<Record<string, unknown>>) =>
+    post(`${s.url}/webhooks/graph`, JSON.stringify({ value: items }), { 'content-type': 'application/json' });
+  const change = (subscriptionId: string, clientState: string | null) => ({
+    subscriptionId,
+    clientState,
+    changeType: 'updated',
+    resource: 'Groups/11111111-2222-3333-4444-555555555555',
+  });
+
+  it('checks each item against its own subscription, and the static clientState only for the others', async () => {
+    s = await start({ server: { graphClientState: CLIENT_STATE } });
+    expect((await notify([change(OURS, OUR_STATE)])).status).toBe(202);
+    expect((await notify([change(THEIRS, CLIENT_STATE)])).status).toBe(202);
+    expect((await notify([change(OURS, OUR_STATE), change(THEIRS, CLIENT_STATE)])).status).toBe(202);
+    // Ours does not take the static secret, and no other subscription takes ours.
+    expect((await notify([change(OURS, CLIENT_STATE)])).status).toBe(401);
+    expect((await notify([change(THEIRS, OUR_STATE)])).status).toBe(401);
+    expect((await notify([change(OURS, null)])).status).toBe(401);
+    expect(s.runs.triggers).toHaveLength(3);
+    expect(s.runs.triggers.every((t) => t.trigger === 'graph')).toBe(true);
+  });
+
+  it('is served without a static clientState, and then refuses every subscription it does not manage', async () => {
+    s = await start({ server: {} });
+    const token = 'a b&c';
+    const hs = await post(`${s.url}/webhooks/graph?validationToken=${encodeURIComponent(token)}`, '', {});
+    expect(hs.status).toBe(200);
+    expect(hs.text).toBe(token);
+    expect((await notify([change(THEIRS, 'anything')])).status).toBe(401);
+    expect((await notify([change(OURS, OUR_STATE)])).status).toBe(202);
+  });
+
+  it('hands lifecycle events over; missed also asks for a run, the others do not', async () => {
+    s = await start({ server: { graphClientState: CLIENT_STATE } });
+    const event = (subscriptionId: string, clientState: string, lifecycleEvent: string) => ({
+      subscriptionId,
+      clientState,
+      lifecycleEvent,
+      resource: '/groups',
+    });
+    expect((await notify([event(OURS, OUR_STATE, 'reauthorizationRequired')])).status).toBe(202);
+    expect((await notify([event(OURS, OUR_STATE, 'subscriptionRemoved')])).status).toBe(202);
+    expect(s.runs.triggers).toEqual([]);
+    expect((await notify([event(THEIRS, CLIENT_STATE, 'missed')])).status).toBe(202);
+    expect(s.runs.triggers).toHaveLength(1);
+    expect(s.runs.triggers[0]).toMatchObject({
+      trigger: 'graph',
+      reason: 'Graph missed notifications: full directory read',
+    });
+    expect(lifecycle).toEqual([
+      { id: OURS, event: 'reauthorizationRequired', managed: true },
+      { id: OURS, event: 'subscriptionRemoved', managed: true },
+      { id: THEIRS, event: 'missed', managed: false },
+    ]);
+    // A forged lifecycle event reaches nobody.
+    expect((await notify([event(OURS, 'forged', 'missed')])).status).toBe(401);
+    expect(lifecycle).toHaveLength(3);
+  });
+
+  it('answers 503 within 3 s when the registry does not answer, and triggers nothing', async () => {
+    s = await start({ server: {} });
+    registryDelayMs = 6000;
+    const started = Date.now();
+    const res = await notify([change(OURS, OUR_STATE)]);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(res.status).toBe(503);
+    expect(s.runs.triggers).toEqual([]);
   });
 });
 

@@ -105,6 +105,8 @@ export interface StartOptions {
   queues?: Parameters<typeof buildServer>[0]['queues'];
   now?: () => number;
   logLevel?: string;
+  /** The daemon's Graph subscription registry and lifecycle handling (src/server/graph.ts). */
+  graph?: Parameters<typeof buildServer>[0]['graph'];
 }
 
 /** The real server, listening on 127.0.0.1 (a free port), logging at trace into memory. */
@@ -126,6 +128,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     server: { host: '127.0.0.1', port: 0, ...opts.server },
     queues: opts.queues ?? [],
     ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.graph ? { graph: opts.graph } : {}),
   });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   return { app, url, runs, metrics, logText: () => lines.join(''), close: () => app.close() };
