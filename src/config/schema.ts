@@ -971,7 +971,21 @@ export const ConfigSchema = z
     server: ServerSchema.optional(),
   })
   .superRefine((v: unknown, ctx) => {
-    const list = rec(v)?.rolePrecedence;
+    const o = rec(v);
+    // Entra groups have no DN: such a selector would select nothing, and its mapping hold every
+    // removal it could explain on every run.
+    if (rec(o?.source)?.type === 'entra' && Array.isArray(o?.mappings)) {
+      o.mappings.forEach((m, i) => {
+        if (rec(rec(m)?.group)?.dn !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            message: 'expected name, id or pattern with an entra source (Entra groups have no DN)',
+            path: ['mappings', i, 'group', 'dn'],
+          });
+        }
+      });
+    }
+    const list = o?.rolePrecedence;
     if (!Array.isArray(list)) return;
     list.forEach((role, i) => {
       if (list.indexOf(role) !== i) {

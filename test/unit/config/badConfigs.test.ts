@@ -518,6 +518,23 @@ const cases: Case[] = [
     ],
   },
   {
+    name: 'entra: a mapping selecting by DN',
+    text: lines(
+      [
+        'source:',
+        '  type: entra',
+        '  tenantId: 11111111-2222-3333-4444-555555555555',
+        '  clientId: 11111111-2222-3333-4444-555555555555',
+        '  clientSecretFile: token.txt',
+      ],
+      DEVIN,
+      ['mappings:', '  - group: { dn: "cn=devin,ou=groups,dc=corp" }'],
+    ),
+    expected: [
+      '9:18: mappings[0].group.dn: expected name, id or pattern with an entra source (Entra groups have no DN)',
+    ],
+  },
+  {
     name: 'rolePrecedence listing a role twice',
     text: base('rolePrecedence: [org_admin, Contractor, org_admin]'),
     expected: [
