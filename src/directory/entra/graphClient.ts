@@ -60,7 +60,8 @@ export function permissionFor(path: string, body?: unknown): string | undefined 
     const resource = (body as { resource?: unknown } | undefined)?.resource;
     if (typeof resource === 'string') {
       if (/^\/?users/i.test(resource)) return 'User.Read.All';
-      if (/^\/?groups/i.test(resource)) return 'GroupMember.Read.All';
+      // Graph's subscription table names Group.Read.All for groups, not GroupMember.Read.All.
+      if (/^\/?groups/i.test(resource)) return 'Group.Read.All';
     }
   }
   return undefined;

@@ -93,7 +93,7 @@ describe('permissionFor', () => {
       'GroupMember.Read.All',
     );
     expect(permissionFor('/v1.0/subscriptions', { resource: '/users' })).toBe('User.Read.All');
-    expect(permissionFor('/v1.0/subscriptions', { resource: 'groups' })).toBe('GroupMember.Read.All');
+    expect(permissionFor('/v1.0/subscriptions', { resource: 'groups' })).toBe('Group.Read.All');
     expect(permissionFor('/v1.0/subscriptions/abc')).toBeUndefined();
     expect(permissionFor('/v1.0/organization')).toBeUndefined();
   });
