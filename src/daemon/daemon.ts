@@ -332,6 +332,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       await Promise.all([syncQueue.close(), opsQueue.close(), edge?.close()]);
       readClient.close();
       opsClient?.close();
+      entra?.dispose();
       await redis.quit().catch(() => redis.disconnect());
       log.info('run machinery stopped');
     },

@@ -39,6 +39,8 @@ export interface EntraParts {
   start(): void;
   /** Stops renewing, releases the lease, stops the full-read timer; Redis stays open. */
   close(): Promise<void>;
+  /** Releases the read client's sockets, once no run can read any more. */
+  dispose(): void;
 }
 
 export function createEntraParts(o: EntraPartsOptions): EntraParts {
@@ -47,11 +49,13 @@ export function createEntraParts(o: EntraPartsOptions): EntraParts {
   // runs and for subscriptions, so a shutdown that aborts the read leaves the lease release alone.
   const tokens = entraTokenProvider(o.config, o.logger);
   const store = new DeltaStateStore(o.redis, o.prefix);
+  const readClient = new GraphClient({ config: o.config, tokens, logger: o.logger });
+  const subscriptionClient = new GraphClient({ config: o.config, tokens, logger: o.logger });
   const source = new EntraDeltaSource({
     config: o.config,
     selectors: o.selectors,
     store,
-    client: new GraphClient({ config: o.config, tokens, logger: o.logger }),
+    client: readClient,
     logger: o.logger,
     metrics: o.metrics,
   });
@@ -59,7 +63,7 @@ export function createEntraParts(o: EntraPartsOptions): EntraParts {
   const manager =
     settings && o.serves
       ? new SubscriptionManager({
-          client: new GraphClient({ config: o.config, tokens, logger: o.logger }),
+          client: subscriptionClient,
           redis: o.redis,
           prefix: o.prefix,
           settings,
@@ -108,6 +112,10 @@ export function createEntraParts(o: EntraPartsOptions): EntraParts {
     async close() {
       fullReads?.stop();
       await manager?.stop();
+      subscriptionClient.close();
+    },
+    dispose() {
+      readClient.close();
     },
   };
 }
@@ -122,6 +130,7 @@ export class FullReadTimer {
   private timer: NodeJS.Timeout | undefined;
   private triggeredFor: number | undefined;
   private triggeredAt = 0;
+  private missingSince: number | undefined;
   private readonly checkMs: number;
 
   constructor(
@@ -155,18 +164,27 @@ export class FullReadTimer {
     } catch {
       return; // Redis away: the watchdog says so; the next check tries again.
     }
-    // No state yet: the startup run reads in full.
-    if (last === undefined || now - last < this.o.everyMs) return;
+    const retryMs = Math.min(this.o.everyMs, 15 * 60_000);
+    let reason: string;
+    if (last === undefined) {
+      // Never read (the startup run failed, or is still reading a big tenant): ask again only once
+      // it has stayed so for a while, so a long first read is not doubled.
+      this.missingSince ??= now;
+      if (now - this.missingSince < retryMs) return;
+      reason = 'full Entra read: the directory has not been read yet';
+    } else {
+      this.missingSince = undefined;
+      if (now - last < this.o.everyMs) return;
+      reason = `full Entra read: the last was ${formatAge(now - last)} ago (fullReadEvery)`;
+    }
     // Once per overdue full read, again only if it stays overdue (that run failed) for a while.
-    if (this.triggeredFor === last && now - this.triggeredAt < Math.min(this.o.everyMs, 15 * 60_000)) return;
-    this.triggeredFor = last;
+    const key = last ?? -1;
+    if (this.triggeredFor === key && now - this.triggeredAt < retryMs) return;
+    this.triggeredFor = key;
     this.triggeredAt = now;
     try {
-      const r = await this.o.trigger({
-        trigger: 'schedule',
-        reason: `full Entra read: the last was ${formatAge(now - last)} ago (fullReadEvery)`,
-      });
-      this.o.logger.info({ runId: r.runId, coalesced: r.coalesced }, 'full Entra read due: run requested');
+      const r = await this.o.trigger({ trigger: 'schedule', reason });
+      this.o.logger.info({ runId: r.runId, coalesced: r.coalesced }, `${reason}: run requested`);
     } catch (err) {
       this.triggeredFor = undefined;
       this.o.logger.warn(

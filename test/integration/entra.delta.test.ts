@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { EntraSourceConfig } from '../../src/config/types.js';
+import { FullReadTimer } from '../../src/daemon/entra.js';
+import type { RunService } from '../../src/daemon/types.js';
 import { entraTokenProvider } from '../../src/directory/entra/auth.js';
 import {
   DeltaStateStore,
@@ -19,6 +21,7 @@ import {
 import { GraphClient } from '../../src/directory/entra/graphClient.js';
 import { NOT_MAPPED } from '../../src/directory/entra/read.js';
 import type { DirectorySnapshot } from '../../src/directory/types.js';
+import { silentLogger } from '../../src/log/logger.js';
 import type { GroupSelector } from '../../src/reconcile/policy.js';
 import {
   CLIENT,
@@ -267,5 +270,46 @@ describe('the stored state', () => {
     const snap = await deltaSource().read();
     expect(snap.source).toMatch(/full delta read: the stored Entra delta state is unreadable/);
     expect(snap.complete).toBe(true);
+  });
+});
+
+describe('the full reconcile timer', () => {
+  it('asks for a run once fullReadEvery has passed since the last full round, once per overdue read', async () => {
+    const store = new DeltaStateStore(conn, prefix);
+    let offset = 0;
+    const now = () => Date.now() + offset;
+    const asked: Array<Parameters<RunService['trigger']>[0]> = [];
+    const timer = new FullReadTimer({
+      store,
+      everyMs: 3600_000,
+      trigger: async (t) => {
+        asked.push(t);
+        return { runId: `run-${asked.length}`, coalesced: false };
+      },
+      logger: silentLogger,
+      now,
+    });
+    // Never read: a first read may be under way, so nothing is asked for at once.
+    await timer.check();
+    expect(asked).toEqual([]);
+    await deltaSource({ config: { fullReadEvery: 3600 }, now }).read();
+    await timer.check();
+    expect(asked).toEqual([]);
+    offset = 3600_000;
+    await timer.check();
+    await timer.check();
+    expect(asked).toEqual([
+      { trigger: 'schedule', reason: expect.stringMatching(/the last was 1 h ago \(fullReadEvery\)/) },
+    ]);
+    // That run did not happen (or failed): asked again after a while, not at every check.
+    offset = 3600_000 + 16 * 60_000;
+    await timer.check();
+    expect(asked).toHaveLength(2);
+    // The run the timer asked for reads in full; then nothing is due.
+    expect((await deltaSource({ config: { fullReadEvery: 3600 }, now }).read()).source).toMatch(
+      /full delta read/,
+    );
+    await timer.check();
+    expect(asked).toHaveLength(2);
   });
 });

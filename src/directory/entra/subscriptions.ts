@@ -195,6 +195,9 @@ export class SubscriptionManager {
   private readonly now: () => number;
   private readonly url: string;
   private timer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private readonly tickMs: number;
   private ticking: Promise<void> | undefined;
   private again = false;
   private holding = false;
@@ -208,6 +211,7 @@ export class SubscriptionManager {
     this.leaseMs = o.leaseMs ?? 60_000;
     this.lease = new Lease(o.redis, subscriptionKeys(o.prefix).lease, this.leaseMs);
     this.verifyEveryMs = o.verifyEveryMs ?? 10 * 60_000;
+    this.tickMs = Math.max(50, Math.floor(this.leaseMs / 3));
     this.now = o.now ?? Date.now;
     this.url = notificationUrl(o.settings.publicUrl);
     if (o.settings.lifetimeMinutes > MAX_LIFETIME_MINUTES)
@@ -216,7 +220,7 @@ export class SubscriptionManager {
 
   start(): void {
     this.stopped = false;
-    this.timer = setInterval(() => void this.tick(), Math.max(50, Math.floor(this.leaseMs / 3)));
+    this.timer = setInterval(() => void this.tick(), this.tickMs);
     this.timer.unref();
     void this.tick();
   }
@@ -225,6 +229,7 @@ export class SubscriptionManager {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.retryTimer);
     this.timer = undefined;
     await this.ticking;
     if (this.holding) {
@@ -250,14 +255,36 @@ export class SubscriptionManager {
     this.ticking = (async () => {
       do {
         this.again = false;
-        await this.look().catch((err: unknown) =>
-          this.log.warn({ err: text(err) }, 'subscription check failed; retrying at the next tick'),
-        );
+        let ok = false;
+        try {
+          ok = await this.look();
+        } catch (err) {
+          this.log.warn({ err: text(err) }, 'subscription check failed');
+        }
+        this.retryAfterFailure(ok);
       } while (this.again && !this.stopped);
     })().finally(() => {
       this.ticking = undefined;
     });
     return this.ticking;
+  }
+
+  /**
+   * A failed look is tried again sooner than the next tick, backing off (2 s, 4 s, … up to the
+   * tick): the first subscription of a starting daemon races its own HTTP server's listen, whose
+   * handshake Graph needs, and an hour without notifications for one 503 would be a poor trade.
+   */
+  private retryAfterFailure(ok: boolean): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (ok || this.stopped || this.timer === undefined) {
+      this.failures = 0;
+      return;
+    }
+    this.failures++;
+    const ms = Math.min(this.tickMs, 1_000 * 2 ** Math.min(this.failures, 10));
+    this.retryTimer = setTimeout(() => void this.tick(), ms);
+    this.retryTimer.unref();
   }
 
   /**
@@ -285,8 +312,9 @@ export class SubscriptionManager {
     }
   }
 
-  private async look(): Promise<void> {
-    if (this.stopped) return;
+  /** One look; true when everything it tried worked. */
+  private async look(): Promise<boolean> {
+    if (this.stopped) return true;
     const held = await this.lease.hold();
     if (held !== this.holding) {
       this.holding = held;
@@ -297,30 +325,49 @@ export class SubscriptionManager {
     if (!held) {
       this.known = [];
       this.o.metrics?.subscriptionsActive?.(0);
-      return;
+      return true;
     }
+    let ok = true;
     let records = await this.registry.all();
     if (this.now() - this.lastVerifiedAt >= this.verifyEveryMs) {
-      records = await this.verify(records);
-      this.lastVerifiedAt = this.now();
+      try {
+        records = await this.verify(records);
+        this.lastVerifiedAt = this.now();
+      } catch (err) {
+        // Renewals matter more than the check: they go ahead on what the registry says.
+        ok = false;
+        this.log.warn({ err: text(err) }, "could not check Graph's list of subscriptions");
+      }
     }
+    // Each resource on its own: a failure for one must not leave the other unrenewed.
     for (const resource of SUBSCRIBED_RESOURCES) {
-      if (this.stopped) return;
-      const mine = records
-        .filter((r) => r.resource === resource)
-        .sort((a, b) => Date.parse(b.expirationDateTime) - Date.parse(a.expirationDateTime));
-      // Two for one resource (a holder that died between create and cleanup): keep the longest-lived.
-      for (const extra of mine.slice(1)) await this.remove(extra, 'a duplicate');
-      const current = mine[0];
-      if (!current) await this.create(resource);
-      else if (
-        Date.parse(current.expirationDateTime) - this.now() <=
-        this.o.settings.renewBeforeMinutes * 60_000
-      )
-        await this.renew(current);
+      if (this.stopped) return ok;
+      try {
+        await this.keep(resource, records);
+      } catch (err) {
+        ok = false;
+        this.log.warn({ resource, err: text(err) }, 'subscription upkeep failed');
+      }
     }
     this.known = await this.registry.all();
     this.o.metrics?.subscriptionsActive?.(this.known.length);
+    return ok;
+  }
+
+  /** One resource's subscription: created when missing, renewed when due, duplicates deleted. */
+  private async keep(resource: SubscribedResource, records: readonly SubscriptionRecord[]): Promise<void> {
+    const mine = records
+      .filter((r) => r.resource === resource)
+      .sort((a, b) => Date.parse(b.expirationDateTime) - Date.parse(a.expirationDateTime));
+    // Two for one resource (a holder that died between create and cleanup): keep the longest-lived.
+    for (const extra of mine.slice(1)) await this.remove(extra, 'a duplicate');
+    const current = mine[0];
+    if (!current) await this.create(resource);
+    else if (
+      Date.parse(current.expirationDateTime) - this.now() <=
+      this.o.settings.renewBeforeMinutes * 60_000
+    )
+      await this.renew(current);
   }
 
   /** Graph's own list against the registry: drops the records of gone subscriptions, deletes strays. */
