@@ -302,7 +302,8 @@ export class EntraDeltaSource implements DirectorySource {
       selectors: this.o.selectors,
       toUser: (raw: RawGraphUser) => toDirectoryUser(raw as GraphUser, config),
       notMapped: NOT_MAPPED,
-      readAt: new Date(this.now()),
+      // When the directory looked like this: the stored state's round, not now, on a fallback.
+      readAt: new Date(state.lastRoundAt),
       ...s,
     });
   }
