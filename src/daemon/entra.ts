@@ -78,6 +78,7 @@ export function createEntraParts(o: EntraPartsOptions): EntraParts {
     o.serves && (manager || o.staticClientState)
       ? {
           clientStates: (ids) => (manager ? manager.registry.clientStates(ids) : Promise.resolve(new Map())),
+          pendingClientStates: () => (manager ? manager.registry.pendingClientStates() : Promise.resolve([])),
           async lifecycle(id, event, managed) {
             if (manager && managed) return manager.lifecycle(id, event);
             // A subscription made outside idsync: its renewal is not ours, but what it missed is.

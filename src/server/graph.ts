@@ -50,6 +50,11 @@ export interface GraphSubscriptions {
   /** The clientState of each subscription idsync manages, by id; others are absent. */
   clientStates(ids: readonly string[]): Promise<Map<string, string>>;
   /**
+   * clientStates of subscriptions being created (their ids not yet known): accepted for an id the
+   * registry does not hold, so the first notification after Graph's 201 is not refused.
+   */
+  pendingClientStates?(): Promise<string[]>;
+  /**
    * A lifecycle event that passed the clientState check. `managed`: the subscription is one of
    * idsync's own. Resolves once the event is recorded (the full-read flag of `missed`, …).
    */
@@ -111,13 +116,31 @@ export async function graphWebhook(scope: FastifyInstance, opts: GraphWebhookOpt
         throw new UnavailableError('subscription registry unreachable');
       }
     }
+    let pending: string[] = [];
+    const unknownIds = body.value.some(
+      (n) => n.subscriptionId === undefined || !managed.has(n.subscriptionId),
+    );
+    if (unknownIds && opts.subscriptions?.pendingClientStates) {
+      try {
+        pending = await withDeadline(
+          opts.subscriptions.pendingClientStates(),
+          left(1_000),
+          'pending',
+          () => {},
+        );
+      } catch (err) {
+        req.log.error({ err }, 'graph notification: subscription registry unreachable');
+        throw new UnavailableError('subscription registry unreachable');
+      }
+    }
     // Every item, each against its own subscription's secret (compared in constant time).
     const genuine = body.value.every((n) => {
-      const expected =
-        (n.subscriptionId === undefined ? undefined : managed.get(n.subscriptionId)) ?? opts.clientState;
-      return (
-        typeof n.clientState === 'string' && expected !== undefined && safeEqual(n.clientState, expected)
-      );
+      if (typeof n.clientState !== 'string') return false;
+      const known = n.subscriptionId === undefined ? undefined : managed.get(n.subscriptionId);
+      if (known !== undefined) return safeEqual(n.clientState, known);
+      const presented = n.clientState;
+      if (pending.some((p) => safeEqual(presented, p))) return true;
+      return opts.clientState !== undefined && safeEqual(presented, opts.clientState);
     });
     if (!genuine) {
       req.log.warn({ notifications: body.value.length }, 'graph notification refused: clientState');

@@ -187,6 +187,23 @@ describe('through the daemon and its HTTP server', () => {
     expect(await postGraph(base, [item(users!.id, users!.clientState)])).toBe(202);
   });
 
+  it('accepts the first notification of a subscription still being created (its id not yet stored)', async () => {
+    // Graph may deliver before its 201 reaches the manager: the clientState is pending by then.
+    const { SubscriptionRegistry } = await import('../../src/directory/entra/subscriptions.js');
+    const pendingRegistry = new SubscriptionRegistry(conn, prefix);
+    const clientState = 'pending-client-state-0123456789abcdef';
+    const newId = '0b1c2d3e-0000-4000-8000-0000000000aa';
+    const item = { subscriptionId: newId, clientState, changeType: 'updated', resource: `Users/${uid(3)}` };
+    expect(await postGraph(base, [item])).toBe(401);
+    await pendingRegistry.addPending(clientState);
+    expect(await postGraph(base, [item])).toBe(202);
+    // A pending clientState is no skeleton key: a known subscription still needs its own.
+    const users = byResource(url, '/users');
+    expect(await postGraph(base, [{ ...item, subscriptionId: users!.id }])).toBe(401);
+    await pendingRegistry.removePending(clientState);
+    expect(await postGraph(base, [item])).toBe(401);
+  });
+
   it('missed: the next round is a full read, and a run is asked for', async () => {
     const source = daemon.entra!.source;
     await source.read();

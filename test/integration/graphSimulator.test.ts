@@ -872,11 +872,19 @@ describe('subscriptions: permissions, timeouts, lifecycle', () => {
       validationTimeoutMs: 300,
     });
     try {
-      const token = await secretToken(sim);
       const base = {
         changeType: 'updated',
         expirationDateTime: new Date(Date.now() + 3_600_000).toISOString(),
       };
+      // GroupMember.Read.All reads every member list but, as in Graph, cannot subscribe to groups.
+      const memberOnly = await graphSend(sim, await secretToken(sim), 'POST', '/v1.0/subscriptions', {
+        ...base,
+        resource: '/groups',
+        notificationUrl: hook.url,
+      });
+      expect(memberOnly.status).toBe(403);
+      sim.setPermissions(['GroupMember.Read.All', 'Group.Read.All']);
+      const token = await secretToken(sim);
       const denied = await graphSend(sim, token, 'POST', '/v1.0/subscriptions', {
         ...base,
         resource: '/users',

@@ -42,9 +42,20 @@ export function notificationUrl(publicUrl: string): string {
   return `${publicUrl.replace(/\/+$/, '')}${WEBHOOK_PATH}`;
 }
 
-export function subscriptionKeys(prefix: string): { registry: string; lease: string } {
-  return { registry: `${prefix}:entra:subscriptions`, lease: `${prefix}:entra:subscriptions:lease` };
+export function subscriptionKeys(prefix: string): { registry: string; lease: string; pending: string } {
+  return {
+    registry: `${prefix}:entra:subscriptions`,
+    lease: `${prefix}:entra:subscriptions:lease`,
+    pending: `${prefix}:entra:subscriptions:pending`,
+  };
 }
+
+/**
+ * How long a clientState counts as pending: from before the create request until the registry
+ * holds its id. Graph validates the URL and may deliver the first notification before its 201
+ * reaches us; the create's own timeout bounds the wait, this only bounds a crashed manager's leftovers.
+ */
+const PENDING_MS = 5 * 60_000;
 
 const Resource = z.enum(SUBSCRIBED_RESOURCES);
 
@@ -83,11 +94,34 @@ export function newClientState(): string {
 /** The Redis hash of our subscriptions: read by every replica's webhook, written by the holder. */
 export class SubscriptionRegistry {
   private readonly key: string;
+  private readonly pendingKey: string;
   constructor(
     private readonly redis: Redis,
     prefix: string,
   ) {
     this.key = subscriptionKeys(prefix).registry;
+    this.pendingKey = subscriptionKeys(prefix).pending;
+  }
+
+  /**
+   * The clientStates of subscriptions being created, whose ids are not known yet: a notification
+   * Graph sends between its 201 and our registry write would otherwise be refused with a 401,
+   * which Graph does not redeliver.
+   */
+  async pendingClientStates(nowMs = Date.now()): Promise<string[]> {
+    return this.redis.zrangebyscore(this.pendingKey, nowMs, '+inf');
+  }
+
+  async addPending(clientState: string, nowMs = Date.now()): Promise<void> {
+    await this.redis
+      .multi()
+      .zremrangebyscore(this.pendingKey, '-inf', nowMs)
+      .zadd(this.pendingKey, nowMs + PENDING_MS, clientState)
+      .exec();
+  }
+
+  async removePending(clientState: string): Promise<void> {
+    await this.redis.zrem(this.pendingKey, clientState);
   }
 
   async all(): Promise<SubscriptionRecord[]> {
@@ -409,6 +443,7 @@ export class SubscriptionManager {
     const clientState = newClientState();
     const expirationDateTime = this.expiry();
     let created: z.infer<typeof GraphSubscription>;
+    await this.registry.addPending(clientState, this.now());
     try {
       // Graph validates both URLs (the handshake on /webhooks/graph) before it answers 201.
       const res = await this.o.client.request('POST', '/subscriptions', {
@@ -424,6 +459,7 @@ export class SubscriptionManager {
       created = GraphSubscription.parse(res.body);
     } catch (err) {
       this.o.metrics?.subscriptionOperation?.('create', 'failed');
+      await this.registry.removePending(clientState);
       throw new SubscriptionError('create', resource, undefined, err);
     }
     await this.registry.put({
@@ -434,6 +470,7 @@ export class SubscriptionManager {
       notificationUrl: this.url,
       createdAt: new Date(this.now()).toISOString(),
     });
+    await this.registry.removePending(clientState);
     this.o.metrics?.subscriptionOperation?.('create', 'ok');
     this.log.info(
       { subscriptionId: created.id, resource, expires: created.expirationDateTime },

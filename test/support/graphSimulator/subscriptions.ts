@@ -6,9 +6,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { GROUP_READERS, USER_READERS } from './graph.js';
+import { USER_READERS } from './graph.js';
 import { type Ctx, graphError, jsonBody, send, sendJson } from './http.js';
 import type { GraphPermission, LifecycleEvent, SimDelivery, SimSubscription } from './types.js';
+
+const GROUP_SUBSCRIBERS: readonly GraphPermission[] = ['Group.Read.All', 'Directory.Read.All'];
 
 /** Graph's maximum lifetime for user, group and other directory subscriptions. */
 export const MAX_SUBSCRIPTION_MINUTES = 41_760;
@@ -347,7 +349,9 @@ export class Subscriptions {
         `Resource '${String(resourceRaw)}' is not supported by the simulator.`,
       );
     }
-    const needs = resource === 'users' ? USER_READERS : GROUP_READERS;
+    // As Graph's subscription table: groups need Group.Read.All; GroupMember.Read.All, enough to
+    // read every member list and groups/delta, is not enough to subscribe.
+    const needs = resource === 'users' ? USER_READERS : GROUP_SUBSCRIBERS;
     if (!needs.some((p) => roles.has(p))) {
       return graphError(
         ctx,
