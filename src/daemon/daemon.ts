@@ -155,6 +155,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     readClient,
     logger,
     health: (): SyncHealth => watchdog.health(),
+    metrics,
   });
   const watchdog: SyncWatchdog = new SyncWatchdog({
     store,
@@ -174,6 +175,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       readClient,
       logger,
       readiness: service,
+      metrics,
     });
     return edge;
   };

@@ -16,7 +16,7 @@ import { RedisReplayStore, type ReplayStore } from '../server/replay.js';
 import { createRedis } from './redisOptions.js';
 import { QueueRunService } from './runService.js';
 import { RunStore } from './runStore.js';
-import type { RunService } from './types.js';
+import type { DaemonMetrics, RunService } from './types.js';
 
 export const EDGE_COMMAND_TIMEOUT_MS = 2_000;
 
@@ -37,6 +37,8 @@ export interface EdgeOptions {
   logger: Logger;
   /** /readyz: the daemon's own service, with whatever readiness inputs it has. */
   readiness: Pick<RunService, 'ready'>;
+  /** A rejection through the HTTP surface ends a run: it is counted like any other. */
+  metrics?: Pick<DaemonMetrics, 'runFinished'>;
 }
 
 /** ioredis' and BullMQ's ways of saying "Redis is not there". */
@@ -66,6 +68,7 @@ export function createEdge(o: EdgeOptions): Edge {
     redis,
     readClient: o.readClient,
     logger: o.logger,
+    ...(o.metrics ? { metrics: o.metrics } : {}),
   });
   const available = () => redis.status === 'ready';
 
@@ -89,7 +92,8 @@ export function createEdge(o: EdgeOptions): Edge {
     list: guarded((limit?: number) => inner.list(limit)),
     get: guarded((id: string) => inner.get(id)),
     report: guarded((id: string, format: Parameters<RunService['report']>[1]) => inner.report(id, format)),
-    approve: guarded((id: string, by: string) => inner.approve(id, by)),
+    approve: guarded((id: string, by: string, comment?: string) => inner.approve(id, by, comment)),
+    reject: guarded((id: string, by: string, comment?: string) => inner.reject(id, by, comment)),
     ready: () => o.readiness.ready(),
   };
   const store = new RedisReplayStore(redis, o.prefix);

@@ -13,6 +13,7 @@ import { readDevinSnapshot } from '../devin/snapshot.js';
 import { findDrift, fingerprintOps } from '../reconcile/index.js';
 import type { RunStore } from './runStore.js';
 import {
+  type DaemonMetrics,
   type ReportFormat,
   RunNotFoundError,
   type RunRecord,
@@ -31,6 +32,8 @@ export interface QueueRunServiceDeps {
   logger: Logger;
   /** The watchdog's verdict (src/daemon/watchdog.ts): a stuck sync is not ready. */
   health?: () => SyncHealth;
+  /** A rejection ends a run: idsync_runs_total{outcome="rejected"}. */
+  metrics?: Pick<DaemonMetrics, 'runFinished'>;
 }
 
 /** Most runs a list returns, whatever the caller asks. */
@@ -81,7 +84,7 @@ export class QueueRunService implements RunService {
     return this.deps.store.report(id, format);
   }
 
-  async approve(id: string, by: string): Promise<RunRecord> {
+  async approve(id: string, by: string, comment?: string): Promise<RunRecord> {
     const stored = await this.deps.store.getStored(id);
     if (!stored) throw new RunNotFoundError(id);
     const status = stored.record.status;
@@ -113,15 +116,36 @@ export class QueueRunService implements RunService {
     const t = await this.deps.store.transition(id, ['awaiting-approval'], 'queued', {
       approvedBy: by,
       approvedAt: new Date().toISOString(),
+      ...(comment !== undefined ? { approvalComment: comment } : {}),
     });
     if (!t.ok) {
       const now = t.status ?? status;
       throw new RunStateError(id, now, `run ${id} is ${now}, not awaiting approval`);
     }
     await this.deps.syncQueue.add(SYNC_JOB.apply, { runId: id }, { jobId: applyJobId(id) });
-    this.log.info({ runId: id, approvedBy: by, ops: open.length }, 'run approved');
+    this.log.info({ runId: id, approvedBy: by, comment, ops: open.length }, 'run approved');
     const record = await this.deps.store.get(id);
     if (!record) throw new RunNotFoundError(id);
+    return record;
+  }
+
+  async reject(id: string, by: string, comment?: string): Promise<RunRecord> {
+    const at = new Date().toISOString();
+    // Compare-and-set, like approve: of an approver and a rejecter racing, exactly one wins.
+    const t = await this.deps.store.transition(id, ['awaiting-approval'], 'rejected', {
+      rejectedBy: by,
+      rejectedAt: at,
+      finishedAt: at,
+      ...(comment !== undefined ? { rejectionComment: comment } : {}),
+    });
+    if (!t.ok) {
+      if (t.status === undefined) throw new RunNotFoundError(id);
+      throw new RunStateError(id, t.status, `run ${id} is ${t.status}, not awaiting approval`);
+    }
+    const record = await this.deps.store.get(id);
+    if (!record) throw new RunNotFoundError(id);
+    this.deps.metrics?.runFinished(record.trigger, 'rejected');
+    this.log.info({ runId: id, rejectedBy: by, comment }, 'run rejected');
     return record;
   }
 

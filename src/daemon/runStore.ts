@@ -39,6 +39,7 @@ const STATUSES = [
   'failed',
   'blocked',
   'superseded',
+  'rejected',
 ] as const satisfies readonly RunStatus[];
 
 const gzip = promisify(gzipCb);
@@ -69,6 +70,10 @@ const RecordHash = z.object({
   error: z.string().optional(),
   approvedBy: z.string().optional(),
   approvedAt: z.string().optional(),
+  approvalComment: z.string().optional(),
+  rejectedBy: z.string().optional(),
+  rejectedAt: z.string().optional(),
+  rejectionComment: z.string().optional(),
   supersededBy: z.string().optional(),
   hold: z.enum(['0', '1']).optional(),
 });
@@ -86,6 +91,10 @@ export interface RunFields {
   error?: string;
   approvedBy?: string;
   approvedAt?: string;
+  approvalComment?: string;
+  rejectedBy?: string;
+  rejectedAt?: string;
+  rejectionComment?: string;
   supersededBy?: string;
   /** Guardrails held the removals back in auto mode: a resumed run must hold them too. */
   hold?: boolean;
@@ -455,6 +464,10 @@ function toStored(hash: unknown, counts: unknown, failed: unknown): StoredRun | 
   if (r.error !== undefined) record.error = r.error;
   if (r.approvedBy !== undefined) record.approvedBy = r.approvedBy;
   if (r.approvedAt !== undefined) record.approvedAt = r.approvedAt;
+  if (r.approvalComment !== undefined) record.approvalComment = r.approvalComment;
+  if (r.rejectedBy !== undefined) record.rejectedBy = r.rejectedBy;
+  if (r.rejectedAt !== undefined) record.rejectedAt = r.rejectedAt;
+  if (r.rejectionComment !== undefined) record.rejectionComment = r.rejectionComment;
   if (r.supersededBy !== undefined) record.supersededBy = r.supersededBy;
   return { record, holdRemovals: r.hold === '1' };
 }

@@ -3,6 +3,7 @@
 // each side is built and tested on its own.
 import type { OpStatus } from '../apply/types.js';
 import type { OpKind } from '../reconcile/plan.js';
+import type { NotifyMetrics } from '../notify/queue.js';
 
 export type RunTrigger = 'startup' | 'schedule' | 'api' | 'webhook' | 'graph' | 'approval';
 
@@ -14,7 +15,7 @@ export type RunTrigger = 'startup' | 'schedule' | 'api' | 'webhook' | 'graph' | 
  * - `succeeded` / `partial` (some ops failed) / `failed` (the run itself failed) / `blocked`
  *   (guardrails held back removals and nobody approved, or a plan whose only changes were held
  *   back by a fail-closed guard) / `superseded` (a newer run replaced it
- *   while it waited) are final.
+ *   while it waited) / `rejected` (a reviewer turned its plan down) are final.
  */
 export type RunStatus =
   | 'queued'
@@ -25,7 +26,8 @@ export type RunStatus =
   | 'partial'
   | 'failed'
   | 'blocked'
-  | 'superseded';
+  | 'superseded'
+  | 'rejected';
 
 export const FINAL_RUN_STATUSES: ReadonlySet<RunStatus> = new Set([
   'succeeded',
@@ -33,6 +35,7 @@ export const FINAL_RUN_STATUSES: ReadonlySet<RunStatus> = new Set([
   'failed',
   'blocked',
   'superseded',
+  'rejected',
 ]);
 
 export interface RunRecord {
@@ -60,8 +63,18 @@ export interface RunRecord {
   failedOps?: Array<{ key: string; kind: OpKind; error: string }>;
   /** Why the run itself failed (source unreadable, config names unknown roles, …). */
   error?: string;
+  /**
+   * Who approved: the verified identity of a console sign-in (the ID token's email, else
+   * `sub@issuer`), or `admin-token` for the bearer API and the console's Basic mode.
+   */
   approvedBy?: string;
   approvedAt?: string;
+  /** The approver's own words, stored as given (bounded, no control characters). */
+  approvalComment?: string;
+  /** Who turned the plan down (as approvedBy), when, and why (status `rejected`). */
+  rejectedBy?: string;
+  rejectedAt?: string;
+  rejectionComment?: string;
   /** The run that replaced this one (status `superseded`). */
   supersededBy?: string;
 }
@@ -75,7 +88,7 @@ export class RunNotFoundError extends Error {
   }
 }
 
-/** Approve was called on a run that is not waiting for it, or whose plan went stale. */
+/** Approve or reject was called on a run that is not waiting for it, or whose plan went stale. */
 export class RunStateError extends Error {
   constructor(
     readonly runId: string,
@@ -111,7 +124,12 @@ export interface RunService {
    * Applies exactly the run's plan (after a staleness check) and releases its blocked removals.
    * Throws RunNotFoundError or RunStateError.
    */
-  approve(id: string, by: string): Promise<RunRecord>;
+  approve(id: string, by: string, comment?: string): Promise<RunRecord>;
+  /**
+   * Turns a waiting run's plan down: it ends `rejected` and nothing more of it is applied (in auto
+   * mode, its additions may already be). Throws RunNotFoundError or RunStateError.
+   */
+  reject(id: string, by: string, comment?: string): Promise<RunRecord>;
   /** Redis reachable, config loaded: what /readyz reports. */
   ready(): Promise<{ ready: boolean; checks: Record<string, boolean> }>;
 }
@@ -130,9 +148,9 @@ export interface EntraMetrics {
 
 /**
  * What the run machinery reports; src/server implements it with prom-client (`idsync_` metrics).
- * The Entra part is optional: only an entra source reports it.
+ * The Entra part is optional: only an entra source reports it; the notify part only with `notify:`.
  */
-export interface DaemonMetrics extends Partial<EntraMetrics> {
+export interface DaemonMetrics extends Partial<EntraMetrics>, Partial<NotifyMetrics> {
   runFinished(trigger: RunTrigger, status: RunStatus): void;
   phaseDuration(phase: 'read-source' | 'read-devin' | 'plan' | 'apply', seconds: number): void;
   opSettled(kind: OpKind, status: OpStatus): void;

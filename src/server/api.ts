@@ -1,17 +1,13 @@
-// /api/runs: list, inspect, read reports, trigger, approve. Behind the admin bearer token (the hook
-// is added by the caller on this plugin's scope, so every route here is covered).
+// /api/runs: list, inspect, read reports, trigger, approve, reject. Behind the admin bearer token
+// (the hook is added by the caller on this plugin's scope, so every route here is covered). Whoever
+// holds the token is recorded as `admin-token`: a header naming someone else would be a claim
+// nobody verified (people approve in the console, signed in through the IdP).
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ReportFormat, RunService } from '../daemon/types.js';
-import { requireAdmin } from './auth.js';
-import {
-  HttpError,
-  hasControlCharacters,
-  parseWith,
-  TriggerBody,
-  UnavailableError,
-  withDeadline,
-} from './http.js';
+import { type ApprovalCounter, approvalCounter } from './approvals.js';
+import { ADMIN_TOKEN_ACTOR, requireAdmin } from './auth.js';
+import { Comment, HttpError, parseWith, TriggerBody, UnavailableError, withDeadline } from './http.js';
 import { requestRun } from './trigger.js';
 
 const TRIGGER_DEADLINE_MS = 5_000;
@@ -22,9 +18,6 @@ const READ_DEADLINE_MS = 5_000;
  * (default 60 s), so the caller gets a 503 rather than a dropped connection.
  */
 const APPROVE_DEADLINE_MS = 45_000;
-/** Who approved, when the caller does not say (`X-Idsync-Actor`). */
-export const DEFAULT_ACTOR = 'api';
-export const ACTOR_HEADER = 'x-idsync-actor';
 
 const ListQuery = z.object({
   limit: z
@@ -35,13 +28,8 @@ const ListQuery = z.object({
     .optional(),
 });
 const RunParams = z.object({ id: z.string().min(1).max(200) });
-/** Stored on the record and shown in reports: printable, bounded. */
-const Actor = z
-  .string()
-  .trim()
-  .min(1)
-  .max(200)
-  .refine((s) => !hasControlCharacters(s, false), 'printable text');
+/** Approve and reject: an optional comment, stored on the run record. */
+const DecisionBody = z.strictObject({ comment: Comment.optional() }).optional();
 
 const REPORT_TYPES: Record<ReportFormat, string> = {
   md: 'text/markdown; charset=utf-8',
@@ -59,6 +47,8 @@ const REPORT_CSP =
 export interface ApiOptions {
   adminToken: string;
   runs: RunService;
+  /** idsync_approvals_total; the server's registry. */
+  approvals?: ApprovalCounter;
   /** False while the run service is unreachable: 503 at once (after authentication). */
   available: () => boolean;
 }
@@ -72,6 +62,7 @@ function runId(params: unknown): string {
 
 export async function runsApi(scope: FastifyInstance, opts: ApiOptions): Promise<void> {
   const { runs } = opts;
+  const approvals = opts.approvals ?? approvalCounter(undefined);
   scope.addHook('onRequest', requireAdmin({ adminToken: opts.adminToken, allowBasic: false }));
   scope.addHook('onRequest', async () => {
     if (!opts.available()) throw new UnavailableError('redis is not connected');
@@ -129,10 +120,30 @@ export async function runsApi(scope: FastifyInstance, opts: ApiOptions): Promise
 
   scope.post('/api/runs/:id/approve', async (req) => {
     const id = runId(req.params);
-    const header = req.headers[ACTOR_HEADER];
-    const by = header === undefined ? DEFAULT_ACTOR : parseWith(Actor, header, `${ACTOR_HEADER} header`);
-    req.log.info({ runId: id, by }, 'approve requested');
+    const comment = parseWith(DecisionBody, req.body, 'body')?.comment;
+    req.log.info({ runId: id, by: ADMIN_TOKEN_ACTOR }, 'approve requested');
     // RunNotFoundError → 404 and RunStateError → 409 in the app's error handler.
-    return bounded(runs.approve(id, by), 'approve', APPROVE_DEADLINE_MS, req.log);
+    const run = await bounded(
+      runs.approve(id, ADMIN_TOKEN_ACTOR, comment),
+      'approve',
+      APPROVE_DEADLINE_MS,
+      req.log,
+    );
+    approvals.inc('approved', 'admin-token');
+    return run;
+  });
+
+  scope.post('/api/runs/:id/reject', async (req) => {
+    const id = runId(req.params);
+    const comment = parseWith(DecisionBody, req.body, 'body')?.comment;
+    req.log.info({ runId: id, by: ADMIN_TOKEN_ACTOR }, 'reject requested');
+    const run = await bounded(
+      runs.reject(id, ADMIN_TOKEN_ACTOR, comment),
+      'reject',
+      READ_DEADLINE_MS,
+      req.log,
+    );
+    approvals.inc('rejected', 'admin-token');
+    return run;
   });
 }

@@ -9,6 +9,7 @@ import type { HttpLimits, ServerSettings } from '../config/types.js';
 import type { RunService } from '../daemon/types.js';
 import { queueDashboard } from './admin.js';
 import { runsApi } from './api.js';
+import { approvalCounter } from './approvals.js';
 import { type GraphSubscriptions, graphWebhook } from './graph.js';
 import {
   clientErrorHandler,
@@ -170,7 +171,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     });
   }
   if (settings.adminToken !== undefined) {
-    await app.register(runsApi, { adminToken: settings.adminToken, runs: deps.runs, available });
+    await app.register(runsApi, {
+      adminToken: settings.adminToken,
+      runs: deps.runs,
+      available,
+      approvals: approvalCounter(deps.metricsRegistry),
+    });
     await app.register(queueDashboard, {
       adminToken: settings.adminToken,
       queues: deps.queues,

@@ -14,6 +14,9 @@ export function safeEqual(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
+/** Who is recorded for anything done with the admin token (bearer API, console in Basic mode). */
+export const ADMIN_TOKEN_ACTOR = 'admin-token';
+
 export type Credentials =
   | { scheme: 'bearer'; token: string }
   | { scheme: 'basic'; user: string; password: string };

@@ -279,3 +279,12 @@ export const Reason = z
   .refine((s) => !hasControlCharacters(s, true), 'control characters are not allowed');
 
 export const TriggerBody = z.object({ reason: Reason.optional() }).optional();
+
+/** An approver's or rejecter's comment: stored on the run record, shown in the console and logs. */
+export const Comment = z
+  .string()
+  .trim()
+  .max(2000)
+  .refine((s) => !hasControlCharacters(s, true), 'control characters are not allowed')
+  // An empty comment is no comment.
+  .transform((s) => (s === '' ? undefined : s));

@@ -1,6 +1,6 @@
 export { DASHBOARD_PREFIX } from './admin.js';
-export { ACTOR_HEADER, DEFAULT_ACTOR } from './api.js';
 export { buildServer, type ServerDeps } from './app.js';
+export { ADMIN_TOKEN_ACTOR } from './auth.js';
 export type { ErrorBody } from './http.js';
 export { createMetrics, METRIC_PREFIX, observeDevinExchanges } from './metrics.js';
 export {

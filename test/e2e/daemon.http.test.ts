@@ -113,12 +113,15 @@ describe('the daemon over HTTP', () => {
 
     const approve = await fetch(`${base}/api/runs/${runId}/approve`, {
       method: 'POST',
-      headers: { ...auth, 'x-idsync-actor': 'alice@corp.example' },
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ comment: 'first sync reviewed' }),
     });
     expect(approve.status).toBe(200);
     const done = await until(runId, ['succeeded', 'partial', 'failed']);
     expect(done.status).toBe('succeeded');
-    expect(done.approvedBy).toBe('alice@corp.example');
+    // The bearer token is who approved: no header can claim a name for it.
+    expect(done.approvedBy).toBe('admin-token');
+    expect(done.approvalComment).toBe('first sync reviewed');
     expect(done.opCounts?.failed).toBe(0);
 
     // What the plan said is now in Devin: the groups are registered and mapped.

@@ -134,6 +134,35 @@ describe('review mode', () => {
     expect(sim.requests().filter((e) => e.effectful && e.applied)).toHaveLength(1);
   });
 
+  it('a rejected run ends rejected with who, when and why, and nothing of it is applied', async () => {
+    const d = await start('review');
+    const id = await newRun(d);
+    await until(d, id, ['awaiting-approval']);
+    const rejected = await d.service.reject(id, 'carol@corp.example', 'wrong org mapping');
+    expect(rejected).toMatchObject({
+      id,
+      status: 'rejected',
+      rejectedBy: 'carol@corp.example',
+      rejectionComment: 'wrong org mapping',
+      rejectedAt: expect.any(String),
+      finishedAt: rejected.rejectedAt,
+    });
+    expect(await d.service.get(id)).toEqual(rejected);
+    expect(await d.store.awaitingIds()).not.toContain(id);
+    // Decided once: neither a second rejection nor a late approval changes it.
+    await expect(d.service.reject(id, 'dave')).rejects.toBeInstanceOf(RunStateError);
+    await expect(d.service.approve(id, 'dave')).rejects.toBeInstanceOf(RunStateError);
+    await expect(d.service.reject('run-nope', 'dave')).rejects.toBeInstanceOf(RunNotFoundError);
+    expect(sim.requests().filter((e) => e.effectful)).toEqual([]);
+
+    const approvedId = await newRun(d);
+    await until(d, approvedId, ['awaiting-approval']);
+    const approved = await d.service.approve(approvedId, 'alice@corp.example', 'checked with HR');
+    expect(approved).toMatchObject({ approvedBy: 'alice@corp.example', approvalComment: 'checked with HR' });
+    await expect(d.service.reject(approvedId, 'carol')).rejects.toBeInstanceOf(RunStateError);
+    expect((await until(d, approvedId, ['succeeded', 'partial', 'failed'])).status).toBe('succeeded');
+  });
+
   it('supersedes an older waiting run with a newer plan', async () => {
     const d = await start('review');
     const older = await newRun(d);

@@ -293,23 +293,58 @@ describe('/api/runs', () => {
     expect(s.runs.triggers).toHaveLength(2);
   });
 
-  it('approve returns the record; the actor comes from X-Idsync-Actor or is "api"', async () => {
+  it('approve and reject record the bearer as "admin-token", whatever X-Idsync-Actor claims, with the comment', async () => {
     const runs = s.runs;
     const res = await call(s, 'POST', `/api/runs/${awaiting}/approve`);
     expect(res.status).toBe(200);
-    expect(res.json()).toMatchObject({ id: awaiting, status: 'applying', approvedBy: 'api' });
+    expect(res.json()).toMatchObject({ id: awaiting, status: 'applying', approvedBy: 'admin-token' });
+    expect(res.json()).not.toHaveProperty('approvalComment');
 
     const other = runs.add({ status: 'awaiting-approval' }).id;
-    const byAlice = await call(s, 'POST', `/api/runs/${other}/approve`, {
+    const claimed = await call(s, 'POST', `/api/runs/${other}/approve`, {
       headers: { 'x-idsync-actor': 'alice@corp.example' },
+      body: { comment: '  reviewed in CHG-4711  ' },
     });
-    expect(byAlice.status).toBe(200);
-    expect(runs.approvals.at(-1)).toEqual({ id: other, by: 'alice@corp.example' });
+    expect(claimed.status).toBe(200);
+    expect(runs.approvals.at(-1)).toEqual({ id: other, by: 'admin-token', comment: 'reviewed in CHG-4711' });
+    expect(claimed.json()).toMatchObject({
+      approvedBy: 'admin-token',
+      approvalComment: 'reviewed in CHG-4711',
+    });
 
-    const badActor = await call(s, 'POST', `/api/runs/${other}/approve`, {
-      headers: { 'x-idsync-actor': ' ' },
+    const third = runs.add({ status: 'awaiting-approval' }).id;
+    const rejected = await call(s, 'POST', `/api/runs/${third}/reject`, {
+      body: { comment: 'not during the freeze' },
     });
-    expect(badActor.status).toBe(400);
+    expect(rejected.status).toBe(200);
+    expect(rejected.json()).toMatchObject({
+      id: third,
+      status: 'rejected',
+      rejectedBy: 'admin-token',
+      rejectionComment: 'not during the freeze',
+      rejectedAt: expect.any(String),
+    });
+    expect((await call(s, 'POST', `/api/runs/${third}/reject`)).status).toBe(409);
+    expect((await call(s, 'POST', `/api/runs/${third}/approve`)).status).toBe(409);
+    expect((await call(s, 'POST', '/api/runs/run-999/reject')).status).toBe(404);
+    expect((await call(s, 'POST', `/api/runs/${third}/reject`, { token: 'wrong' })).status).toBe(401);
+
+    const fourth = runs.add({ status: 'awaiting-approval' }).id;
+    for (const bad of [
+      '{"comment":1}',
+      '{"comment":"a\\u0007b"}',
+      '{"by":"alice"}',
+      JSON.stringify({ comment: 'x'.repeat(2001) }),
+    ]) {
+      const r = await call(s, 'POST', `/api/runs/${fourth}/approve`, { body: bad });
+      expect(r.status, bad).toBe(400);
+    }
+    expect(runs.runs.get(fourth)?.status).toBe('awaiting-approval');
+
+    const metrics = await call(s, 'GET', '/metrics', { token: null });
+    expect(sample(metrics.text, 'idsync_approvals_total{decision="approved",auth="admin-token"}')).toBe(2);
+    expect(sample(metrics.text, 'idsync_approvals_total{decision="rejected",auth="admin-token"}')).toBe(1);
+    expect(sample(metrics.text, 'idsync_approvals_total{decision="approved",auth="oidc"}')).toBe(0);
   });
 
   it('maps RunNotFoundError to 404 and RunStateError to 409 with its message', async () => {

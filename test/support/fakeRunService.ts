@@ -19,7 +19,8 @@ type TriggerInput = Parameters<RunService['trigger']>[0];
 
 export class FakeRunService implements RunService {
   readonly triggers: TriggerInput[] = [];
-  readonly approvals: Array<{ id: string; by: string }> = [];
+  readonly approvals: Array<{ id: string; by: string; comment?: string }> = [];
+  readonly rejections: Array<{ id: string; by: string; comment?: string }> = [];
   readonly runs = new Map<string, RunRecord>();
   readonly reports = new Map<string, Partial<Record<ReportFormat, string>>>();
   readiness: { ready: boolean; checks: Record<string, boolean> } = {
@@ -55,8 +56,8 @@ export class FakeRunService implements RunService {
     return this.reports.get(id)?.[format];
   }
 
-  async approve(id: string, by: string): Promise<RunRecord> {
-    this.approvals.push({ id, by });
+  async approve(id: string, by: string, comment?: string): Promise<RunRecord> {
+    this.approvals.push({ id, by, ...(comment !== undefined ? { comment } : {}) });
     const run = this.runs.get(id);
     if (!run) throw new RunNotFoundError(id);
     if (run.status !== 'awaiting-approval')
@@ -66,9 +67,29 @@ export class FakeRunService implements RunService {
       status: 'applying',
       approvedBy: by,
       approvedAt: new Date().toISOString(),
+      ...(comment !== undefined ? { approvalComment: comment } : {}),
     };
     this.runs.set(id, approved);
     return approved;
+  }
+
+  async reject(id: string, by: string, comment?: string): Promise<RunRecord> {
+    this.rejections.push({ id, by, ...(comment !== undefined ? { comment } : {}) });
+    const run = this.runs.get(id);
+    if (!run) throw new RunNotFoundError(id);
+    if (run.status !== 'awaiting-approval')
+      throw new RunStateError(id, run.status, `run ${id} is ${run.status}, not awaiting approval`);
+    const at = new Date().toISOString();
+    const rejected: RunRecord = {
+      ...run,
+      status: 'rejected',
+      rejectedBy: by,
+      rejectedAt: at,
+      finishedAt: at,
+      ...(comment !== undefined ? { rejectionComment: comment } : {}),
+    };
+    this.runs.set(id, rejected);
+    return rejected;
   }
 
   async ready(): Promise<{ ready: boolean; checks: Record<string, boolean> }> {
