@@ -274,13 +274,7 @@ function describeIssue(issue: z.core.$ZodIssue): PlanFileIssue {
 }
 
 export function parsePlanJson(text: string, source: string): Plan {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    throw new PlanFileError(source, [{ path: '', message }], `${source} is not valid JSON: ${message}`);
-  }
+  const data = parseJsonText(text, source);
   // A future version may reshape everything; say that, rather than listing every difference.
   if (typeof data === 'object' && data !== null && !Array.isArray(data) && 'version' in data) {
     const version = (data as { version: unknown }).version;
@@ -289,12 +283,25 @@ export function parsePlanJson(text: string, source: string): Plan {
       throw new PlanFileError(source, [{ path: 'version', message }], `${source}: ${message}`);
     }
   }
-  const result = planSchema.safeParse(data);
+  return parseWithSchema(planSchema, data, source, 'is not a valid idsync plan');
+}
+
+function parseJsonText(text: string, source: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new PlanFileError(source, [{ path: '', message }], `${source} is not valid JSON: ${message}`);
+  }
+}
+
+function parseWithSchema<T>(schema: z.ZodType<T>, data: unknown, source: string, what: string): T {
+  const result = schema.safeParse(data);
   if (result.success) return result.data;
   const issues = result.error.issues.map(describeIssue);
   const lines = issues.slice(0, SHOWN_ISSUES).map((i) => `  at ${i.path || '(document)'}: ${i.message}`);
   if (issues.length > SHOWN_ISSUES) lines.push(`  …and ${issues.length - SHOWN_ISSUES} more`);
-  throw new PlanFileError(source, issues, `${source} is not a valid idsync plan:\n${lines.join('\n')}`);
+  throw new PlanFileError(source, issues, `${source} ${what}:\n${lines.join('\n')}`);
 }
 
 const opsSchema = z.strictObject({ version: z.literal(1), ops: z.array(opSchema) });
@@ -309,18 +316,7 @@ export function renderOpsJson(ops: readonly Op[]): string {
 }
 
 export function parseOpsJson(text: string, source: string): Op[] {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    throw new PlanFileError(source, [{ path: '', message }], `${source} is not valid JSON: ${message}`);
-  }
-  const result = opsSchema.safeParse(data);
-  if (result.success) return result.data.ops;
-  const issues = result.error.issues.map(describeIssue);
-  const lines = issues.slice(0, SHOWN_ISSUES).map((i) => `  at ${i.path || '(document)'}: ${i.message}`);
-  throw new PlanFileError(source, issues, `${source} holds no valid ops:\n${lines.join('\n')}`);
+  return parseWithSchema(opsSchema, parseJsonText(text, source), source, 'holds no valid ops').ops;
 }
 
 // Built field by field in a fixed order, typed as the op itself: a required field added to an Op

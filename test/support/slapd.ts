@@ -14,6 +14,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'ldapts';
+import { makeServerTls } from './tls.js';
 
 export interface SlapdOptions {
   /** Default dc=example,dc=com. Must start with a dc= RDN. */
@@ -170,84 +171,9 @@ export function ldifEntry(dn: string, attrs: LdifAttrs): string {
 
 // ---- TLS material -------------------------------------------------------------------------------
 
-async function makeCa(openssl: string, dir: string, name: string, cn: string): Promise<void> {
-  await run(openssl, [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    join(dir, `${name}.key`),
-    '-out',
-    join(dir, `${name}.pem`),
-    '-days',
-    '30',
-    '-subj',
-    `/CN=${cn}`,
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  ]);
-}
-
 async function makeTls(dir: string): Promise<{ ca: string; cert: string; key: string; wrongCa: string }> {
-  const openssl = findProgram('openssl');
-  await mkdir(dir, { recursive: true });
-  await Promise.all([
-    makeCa(openssl, dir, 'ca', 'idsync test CA'),
-    makeCa(openssl, dir, 'wrong-ca', 'some other CA'),
-    run(openssl, [
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      join(dir, 'server.key'),
-      '-out',
-      join(dir, 'server.csr'),
-      '-subj',
-      '/CN=localhost',
-    ]),
-  ]);
-  await writeFile(
-    join(dir, 'server.ext'),
-    [
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      'basicConstraints=critical,CA:FALSE',
-      'keyUsage=critical,digitalSignature,keyEncipherment',
-      'extendedKeyUsage=serverAuth',
-      '',
-    ].join('\n'),
-  );
-  await run(openssl, [
-    'x509',
-    '-req',
-    '-in',
-    join(dir, 'server.csr'),
-    '-CA',
-    join(dir, 'ca.pem'),
-    '-CAkey',
-    join(dir, 'ca.key'),
-    '-CAcreateserial',
-    '-out',
-    join(dir, 'server.pem'),
-    '-days',
-    '30',
-    '-extfile',
-    join(dir, 'server.ext'),
-  ]);
-  return {
-    ca: join(dir, 'ca.pem'),
-    cert: join(dir, 'server.pem'),
-    key: join(dir, 'server.key'),
-    wrongCa: join(dir, 'wrong-ca.pem'),
-  };
+  const t = await makeServerTls(dir);
+  return { ca: t.caFile, cert: t.certFile, key: t.keyFile, wrongCa: t.wrongCaFile };
 }
 
 // ---- cn=config ----------------------------------------------------------------------------------

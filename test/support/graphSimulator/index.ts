@@ -115,7 +115,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
 }
 
 async function start(opts: GraphSimulatorOptions, tmp: string): Promise<GraphSimulator> {
-  const tls = await makeServerTls(join(tmp, 'tls'));
+  const tls = await makeServerTls(join(tmp, 'tls'), 'idsync Graph simulator CA');
   const directory = new Directory(opts.users ?? [], opts.groups ?? []);
   const faults = new Faults();
   const requests: GraphRequestLogEntry[] = [];
