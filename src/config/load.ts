@@ -28,6 +28,7 @@ import {
 import { scalarKindAt, schemaAt } from './schemaWalk.js';
 import { toPolicy } from './toPolicy.js';
 import type {
+  ConsoleSettings,
   EntraSourceConfig,
   LoadedConfig,
   RedisSettings,
@@ -54,6 +55,8 @@ export const MAX_SECRET_FILE_BYTES = 64 * KiB;
 export const MAX_CERT_FILE_BYTES = 1 * MiB;
 /** Admin tokens and webhook secrets: guessable below this. */
 export const MIN_SERVER_SECRET_LENGTH = 16;
+/** The console's session key (an HMAC-SHA256 key): at least the hash's own size. */
+export const MIN_SESSION_KEY_BYTES = 32;
 
 /** Loads and validates a config file. Throws ConfigError listing every problem found. */
 export async function loadConfig(file: string, options: LoadOptions = {}): Promise<LoadedConfig> {
@@ -166,13 +169,16 @@ function timerProblems(data: unknown, src: YamlSource, flagged: readonly ConfigP
     });
 }
 
-type SecretRule = 'token' | 'serverToken' | 'serverSecret';
+type SecretRule = 'token' | 'serverToken' | 'serverSecret' | 'sessionKey';
 
 /** Which checks a secret's text gets, by key: tokens travel in HTTP headers; server secrets guard the daemon. */
 function secretRule(key: string): SecretRule | undefined {
   if (key === 'devin.token' || key === 'devin.tokenFile') return 'token';
   if (key === 'server.adminToken' || key === 'server.adminTokenFile') return 'serverToken';
   if (key === 'server.webhookSecret' || key === 'server.webhookSecretFile') return 'serverSecret';
+  // Sent in a Basic header or a form body to the IdP's token endpoint.
+  if (key === 'server.console.clientSecret' || key === 'server.console.clientSecretFile') return 'token';
+  if (key === 'server.console.sessionSecretFile') return 'sessionKey';
   return undefined;
 }
 
@@ -190,6 +196,13 @@ function secretDefect(
   text: string,
   rule: SecretRule,
 ): { expected: string; found: string; whiteSpace?: true } | undefined {
+  // Key material only: any text of the size will do (white space included).
+  if (rule === 'sessionKey') {
+    const bytes = Buffer.byteLength(text, 'utf8');
+    return bytes < MIN_SESSION_KEY_BYTES
+      ? { expected: `at least ${MIN_SESSION_KEY_BYTES} bytes`, found: `${bytes} byte${bytes === 1 ? '' : 's'}` }
+      : undefined;
+  }
   const header = rule === 'token' || rule === 'serverToken';
   const space = text.search(/\s/);
   if (space >= 0) {
@@ -218,8 +231,11 @@ function serverSecretProblems(
   flagged: readonly ConfigPath[],
 ): ConfigProblem[] {
   const out: ConfigProblem[] = [];
-  for (const key of ['adminToken', 'webhookSecret']) {
-    const path = ['server', key];
+  for (const path of [
+    ['server', 'adminToken'],
+    ['server', 'webhookSecret'],
+    ['server', 'console', 'clientSecret'],
+  ]) {
     const value = valueAt(data, path);
     const rule = secretRule(formatPath(path));
     if (typeof value !== 'string' || value === '' || rule === undefined || isFlagged(flagged, path)) continue;
@@ -332,7 +348,7 @@ async function readReferencedFiles(
       const rule = secretRule(key);
       const defect = rule === undefined ? undefined : secretDefect(text, rule);
       if (defect) {
-        const what = rule === 'token' ? 'the token' : 'the secret';
+        const what = rule === 'token' && !/secret/i.test(key) ? 'the token' : 'the secret';
         report(
           defect.whiteSpace
             ? `${what} in ${JSON.stringify(abs)} contains white space (only one trailing newline is trimmed)`
@@ -382,7 +398,9 @@ function build(
       files,
       'server',
     ),
+    ...(cfg.server.publicUrl !== undefined ? { publicUrl: withoutSlash(cfg.server.publicUrl) } : {}),
   };
+  if (server && cfg.server?.console) server.console = consoleOf(cfg.server.console, server.publicUrl, files);
 
   const loaded: LoadedConfig = {
     file,
@@ -411,6 +429,32 @@ function build(
   // config cannot leak a secret. Not enumerable, so it stays out of spreads and comparisons.
   Object.defineProperty(loaded, 'toJSON', { value: () => redactSecrets(loaded), enumerable: false });
   return loaded;
+}
+
+function consoleOf(
+  c: NonNullable<NonNullable<ConfigOutput['server']>['console']>,
+  publicUrl: string | undefined,
+  files: FileContents,
+): ConsoleSettings {
+  const sessionSecret = files.get('server.console.sessionSecretFile')?.text;
+  // The schema asks for publicUrl next to console, and the load for the file: neither is missing here.
+  if (sessionSecret === undefined || (c.redirectUrl === undefined && publicUrl === undefined)) {
+    throw new Error('internal: server.console was loaded without its session key or its public URL');
+  }
+  return {
+    issuer: c.issuer,
+    clientId: c.clientId,
+    ...optionalSecret('clientSecret', c.clientSecret, c.clientSecretFile, files, 'server.console'),
+    redirectUrl: c.redirectUrl ?? `${publicUrl}/console/callback`,
+    scopes: [...new Set(c.scopes)],
+    approvers: {
+      emails: (c.approvers.emails ?? []).map((e) => e.toLowerCase()),
+      groups: c.approvers.groups ?? [],
+      groupsClaim: c.approvers.groupsClaim,
+    },
+    sessionTtlMs: parseDuration(c.sessionTtl) ?? 8 * 3_600_000,
+    sessionSecret,
+  };
 }
 
 function redisOf(

@@ -291,7 +291,8 @@ export function isLoopbackHost(hostname: string): boolean {
   return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
-const PublicUrl = z
+/** An http(s) base URL people or services reach idsync at: https, or http on loopback only. */
+const publicBaseUrl = z
   .url({
     protocol: /^https?$/,
     error: 'an https:// URL such as https://idsync.corp.example',
@@ -311,10 +312,11 @@ const PublicUrl = z
         message: `expected a URL without a query, fragment or user:password@, found ${JSON.stringify(v)}`,
       });
     }
-  })
-  .describe(
+  });
+
+const PublicUrl = publicBaseUrl.describe(
     "The daemon's base URL as Microsoft Graph reaches it (the chart's ingress), e.g. https://idsync.corp.example; change and lifecycle notifications are posted to /webhooks/graph under it. Graph delivers only to https; http:// is accepted for a loopback host (127.0.0.0/8, ::1, localhost) because no other machine can reach or watch such an address: it is for a local simulator or a TLS-terminating sidecar on the same host.",
-  );
+);
 
 const NotificationsSchema = z
   .strictObject({
@@ -909,6 +911,94 @@ const ServerLimitsSchema = z
   })
   .describe('Timeouts and caps of the HTTP server, so a slow or idle client cannot hold a connection.');
 
+/** An OIDC issuer: https, or http on a loopback host (a test IdP on this machine). */
+const issuerUrl = publicBaseUrl.describe(
+  'The OpenID Connect issuer, exactly as its discovery document (/.well-known/openid-configuration under it) names itself: Entra https://login.microsoftonline.com/<tenant>/v2.0, Okta https://<org>.okta.com or https://<org>.okta.com/oauth2/default, Keycloak https://<host>/realms/<realm>. http:// only for a loopback host.',
+);
+
+const SessionTtl = duration('for a session', 5 * 60_000, 7 * 86_400_000);
+
+const ApproversSchema = z
+  .strictObject({
+    emails: z
+      .array(z.string().regex(/^[^@\s]+@[^@\s]+$/, { error: 'an email address' }))
+      .optional()
+      .describe(
+        "People who may approve and reject, by the ID token's email claim (compared case-insensitively; an email_verified claim of false never matches).",
+      ),
+    groups: z
+      .array(nonEmpty)
+      .optional()
+      .describe(
+        'Groups whose members may approve and reject, as the groups claim carries them: Entra sends group object ids by default, Okta group names.',
+      ),
+    groupsClaim: nonEmpty
+      .default('groups')
+      .describe('The ID token claim that lists the signed-in person\'s groups (default groups).'),
+  })
+  .superRefine((v: unknown, ctx) => {
+    const o = rec(v);
+    if (!o) return;
+    const n = (k: string) => (Array.isArray(o[k]) ? (o[k] as unknown[]).length : 0);
+    if (n('emails') + n('groups') === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'expected at least one entry in emails or groups: otherwise nobody could approve in the console',
+        path: [],
+      });
+    }
+  }, always)
+  .describe('Who may approve and reject runs in the console; everyone else who signs in may only look.');
+
+const ConsoleSchema = z
+  .strictObject({
+    issuer: issuerUrl,
+    clientId: nonEmpty.describe("The console's client (application) id at the IdP."),
+    clientSecret: secret('Client secret of the console at the IdP').optional(),
+    clientSecretFile: filePath
+      .describe('File holding the client secret. Neither: a public client (PKCE only).')
+      .optional(),
+    redirectUrl: publicBaseUrl
+      .describe(
+        'The redirect URI registered at the IdP (default: server.publicUrl + /console/callback). Must end in /console/callback.',
+      )
+      .optional(),
+    scopes: z
+      .array(nonEmpty)
+      .default(['openid', 'email', 'profile'])
+      .describe(
+        'Scopes asked for at sign-in (default openid, email, profile; Okta may need groups for the groups claim). Must include openid.',
+      ),
+    approvers: ApproversSchema,
+    sessionTtl: SessionTtl.default('8h').describe(
+      'How long a sign-in lasts (default 8h; 5m to 7d). Then the console asks to sign in again.',
+    ),
+    sessionSecretFile: filePath.describe(
+      'File holding the key that signs session cookies and CSRF tokens: at least 32 bytes of random text (openssl rand -base64 48). Every replica needs the same file; changing it signs everyone out.',
+    ),
+  })
+  .superRefine((v: unknown, ctx) => {
+    const o = rec(v);
+    if (!o) return;
+    exactlyOne(o, ctx, ['clientSecret', 'clientSecretFile'], true);
+    if (Array.isArray(o.scopes) && !o.scopes.includes('openid')) {
+      ctx.addIssue({ code: 'custom', message: 'expected the scopes to include openid', path: ['scopes'] });
+    }
+    const r = o.redirectUrl;
+    if (typeof r === 'string' && URL.canParse(r) && !new URL(r).pathname.endsWith('/console/callback')) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a redirect URL ending in /console/callback (the console's route), found ${JSON.stringify(r)}`,
+        path: ['redirectUrl'],
+      });
+    }
+  }, always)
+  .meta({
+    description:
+      'The review console at /console signs people in with OpenID Connect (authorization code + PKCE). Without this block the console uses HTTP Basic with the admin token.',
+    allOf: [{ not: { required: ['clientSecret', 'clientSecretFile'] } }],
+  });
+
 const ServerSchema = z
   .strictObject({
     host: nonEmpty.default('0.0.0.0').describe('Address the daemon listens on.'),
@@ -928,10 +1018,24 @@ const ServerSchema = z
         'A second port serving only /healthz, /readyz and /metrics, with its own connection cap, so probes answer while the main port is full. Unset: probes use `port`.',
       ),
     limits: ServerLimitsSchema.optional(),
+    publicUrl: publicBaseUrl
+      .describe(
+        'The URL people reach the daemon at (the ingress), with an optional path prefix, e.g. https://idsync.corp.example. The console\'s sign-in redirect and the run links in notifications are built on it. http:// only for a loopback host.',
+      )
+      .optional(),
+    console: ConsoleSchema.optional(),
   })
   .superRefine((v: unknown, ctx) => {
     const o = rec(v);
     if (!o) return;
+    if (o.console !== undefined && o.publicUrl === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'expected server.publicUrl next to server.console: the sign-in redirect and the session cookie are built on it',
+        path: ['console'],
+      });
+    }
     exactlyOne(o, ctx, ['webhookSecret', 'webhookSecretFile'], true);
     exactlyOne(o, ctx, ['adminToken', 'adminTokenFile'], true);
     exactlyOne(o, ctx, ['graphClientState', 'graphClientStateFile'], true);

@@ -118,6 +118,30 @@ export interface ServerSettings {
   probePort?: number;
   /** Unset fields take DEFAULT_HTTP_LIMITS (src/server/limits.ts). */
   limits?: Partial<HttpLimits>;
+  /** Where people reach the daemon, without a trailing slash: `https://idsync.corp.example`. */
+  publicUrl?: string;
+  /** OIDC sign-in of the console; absent: the console uses Basic with the admin token (if any). */
+  console?: ConsoleSettings;
+}
+
+/** server.console with its `*File` secrets read and its defaults resolved. */
+export interface ConsoleSettings {
+  issuer: string;
+  clientId: string;
+  /** Absent: a public client (PKCE only). */
+  clientSecret?: string;
+  /** server.console.redirectUrl, or publicUrl + /console/callback. */
+  redirectUrl: string;
+  scopes: string[];
+  approvers: {
+    /** Lower-cased. */
+    emails: string[];
+    groups: string[];
+    groupsClaim: string;
+  };
+  sessionTtlMs: number;
+  /** The text of sessionSecretFile (at least 32 bytes). */
+  sessionSecret: string;
 }
 
 /** The HTTP server's timeouts (ms) and caps. */

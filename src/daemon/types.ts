@@ -3,7 +3,6 @@
 // each side is built and tested on its own.
 import type { OpStatus } from '../apply/types.js';
 import type { OpKind } from '../reconcile/plan.js';
-import type { NotifyMetrics } from '../notify/queue.js';
 
 export type RunTrigger = 'startup' | 'schedule' | 'api' | 'webhook' | 'graph' | 'approval';
 
@@ -148,9 +147,9 @@ export interface EntraMetrics {
 
 /**
  * What the run machinery reports; src/server implements it with prom-client (`idsync_` metrics).
- * The Entra part is optional: only an entra source reports it; the notify part only with `notify:`.
+ * The Entra part is optional: only an entra source reports it.
  */
-export interface DaemonMetrics extends Partial<EntraMetrics>, Partial<NotifyMetrics> {
+export interface DaemonMetrics extends Partial<EntraMetrics> {
   runFinished(trigger: RunTrigger, status: RunStatus): void;
   phaseDuration(phase: 'read-source' | 'read-devin' | 'plan' | 'apply', seconds: number): void;
   opSettled(kind: OpKind, status: OpStatus): void;
