@@ -7,6 +7,7 @@ import { type Env, type SubstitutionResult, substituteEnv } from './env.js';
 import { ConfigError, type ConfigProblem, MAX_PROBLEMS } from './errors.js';
 import { decodeUtf8, FileReadError, KiB, MiB, readBounded } from './fileRead.js';
 import { expectedPhrase, issuesToProblems, quoteShort } from './issues.js';
+import { notifyFileProblems, notifyOf } from './notifySchema.js';
 import {
   type ConfigPath,
   formatPath,
@@ -127,6 +128,7 @@ export async function loadConfigText(
   const flagged = [...failed, ...issues.map((i) => i.path)];
   problems.push(...timerProblems(data, src, flagged), ...serverSecretProblems(data, src, flagged));
   const files = await readReferencedFiles(data, dir, src, flagged, problems);
+  problems.push(...notifyFileProblems(data, files, src));
 
   if (problems.length > 0 || !parsed.success) throw new ConfigError(file, problems, fromZod.omitted);
   return build(parsed.data, files, absFile, dir, src);
@@ -425,6 +427,8 @@ function build(
   }
   if (cfg.redis) loaded.redis = redisOf(cfg.redis, abs, fromFile);
   if (server) loaded.server = server;
+  if (cfg.notify && server?.publicUrl !== undefined)
+    loaded.notify = notifyOf(cfg.notify, server.publicUrl, files);
   // Defence in depth: JSON.stringify and pino serialise through toJSON, so logging the whole
   // config cannot leak a secret. Not enumerable, so it stays out of spreads and comparisons.
   Object.defineProperty(loaded, 'toJSON', { value: () => redactSecrets(loaded), enumerable: false });

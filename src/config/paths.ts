@@ -12,7 +12,8 @@ export function formatPath(path: ConfigPath): string {
 }
 
 /** Keys whose values are secrets: never echoed in an error, whatever their type. */
-const SECRET_KEY = /(token|password|secret|privatekey|clientstate)$/i;
+// webhookUrl: Slack's and Teams' webhook URLs let whoever holds them post (notify.*.webhookUrlFile).
+const SECRET_KEY = /(token|password|secret|privatekey|clientstate|webhookurl)$/i;
 
 export function isSecretKey(key: PropertyKey): boolean {
   return typeof key === 'string' && SECRET_KEY.test(key);

@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { DnSyntaxError, parseDn } from '../directory/dn.js';
 import { checkFilter, describeFilterProblem } from '../directory/ldap/filter.js';
 import { DEFAULT_GUARDRAILS } from '../reconcile/policy.js';
+import { checkNotifyNeedsPublicUrl, NotifySchema } from './notifySchema.js';
 
 const always = { when: () => true };
 
@@ -1073,9 +1074,11 @@ export const ConfigSchema = z
       .describe('Daemon: review = plans wait for approval; auto = plans within guardrails are applied.'),
     redis: RedisSchema.optional(),
     server: ServerSchema.optional(),
+    notify: NotifySchema.optional(),
   })
   .superRefine((v: unknown, ctx) => {
     const o = rec(v);
+    checkNotifyNeedsPublicUrl(o, ctx);
     // Entra groups have no DN: such a selector would select nothing, and its mapping hold every
     // removal it could explain on every run.
     if (rec(o?.source)?.type === 'entra' && Array.isArray(o?.mappings)) {

@@ -2,6 +2,7 @@
 // against the config file's directory, and `*File` secrets read. Nothing downstream reads files
 // named in the config or looks at the environment again.
 import type { DevinClientOptions } from '../devin/client.js';
+import type { NotifySettings } from '../notify/settings.js';
 import type { SyncPolicy } from '../reconcile/policy.js';
 import type { ConfigPath } from './paths.js';
 import type { ConfigOutput } from './schema.js';
@@ -188,6 +189,8 @@ export interface LoadedConfig {
   mode: 'review' | 'auto';
   redis?: RedisSettings;
   server?: ServerSettings;
+  /** `notify:` (src/notify), with server.publicUrl copied in. */
+  notify?: NotifySettings;
   /** Line and column of a key path in the file, for problems found after loading (e.g. unknown org). */
   locate(path: ConfigPath): Position;
 }

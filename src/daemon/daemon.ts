@@ -16,6 +16,8 @@ import {
 import { createOpProcessor } from '../apply/queue/opWorker.js';
 import type { LoadedConfig } from '../config/index.js';
 import { DevinClient } from '../devin/client.js';
+import { createNotifyParts, type Notifier } from '../notify/queue.js';
+import { secretsOf } from '../notify/secrets.js';
 import type { GraphSubscriptions } from '../server/graph.js';
 import { observeDevinExchanges } from '../server/metrics.js';
 import { RedisStateStore } from '../state/redisStateStore.js';
@@ -106,6 +108,8 @@ export interface Daemon {
   health(): SyncHealth;
   /** Entra only: the delta source, the subscription manager. */
   entra: EntraParts | undefined;
+  /** With `notify:`: the hook that queues a run's messages (src/notify). */
+  notifier: Notifier | undefined;
   /** For buildServer's `graph`: what /webhooks/graph checks notifications against. */
   graph: GraphSubscriptions | undefined;
   /** Stop taking jobs, hand back or finish running ones, then close Redis last. */
@@ -145,6 +149,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     q.on('error', (err: Error) => log.warn({ err: err.message, queue: q.name }, 'queue error'));
 
   const store = new RunStore(redis, tuning.prefix);
+  // Its own queue; its worker runs in every process with workers (`idsync run` and `idsync worker`).
+  const notify = config.notify
+    ? createNotifyParts({
+        settings: config.notify,
+        redis,
+        prefix: tuning.prefix,
+        runs: store,
+        logger,
+        metrics,
+        secrets: secretsOf(config),
+        workers: opts.workers,
+      })
+    : undefined;
   const ledger = new RedisStateStore(redis, tuning.prefix);
   const onExchange = observeDevinExchanges(metrics);
   const readClient = new DevinClient({ ...config.devin, logger, onExchange });
@@ -162,6 +179,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     syncQueue,
     logger,
     restore: () => applyQueueSettings(syncQueue, config, opts.scheduler, log),
+    ...(notify ? { notifier: notify.notifier } : {}),
     trigger: (t): Promise<TriggerResult> => service.trigger(t),
     everyMs: tuning.watchdogMs,
     stuckAfterMs: tuning.stuckAfterMs,
@@ -246,6 +264,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         },
         trigger: (t) => service.trigger(t),
         keepRuns: config.redis.keepRuns,
+        ...(notify ? { notifier: notify.notifier } : {}),
         signal: stop.signal,
       }),
       { ...workerOptions, concurrency: 1 },
@@ -289,6 +308,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // The same settings again after Redis lost its data (the watchdog).
     await applyQueueSettings(syncQueue, config, opts.scheduler, log);
     if (opts.workers && !stopping) await watchdog.start();
+    if (!stopping) notify?.start();
     if (!stopping) entra?.start();
     log.info(
       {
@@ -312,10 +332,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     started,
     store,
     ledger,
-    queues: [syncQueue, opsQueue],
+    queues: [syncQueue, opsQueue, ...(notify ? [notify.queue] : [])],
     redis,
     health: () => (opts.workers ? watchdog.health() : { ok: true, reasons: [] }),
     entra,
+    notifier: notify?.notifier,
     graph: entra?.graph,
     async close() {
       stopping = true;
@@ -331,6 +352,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       // Waits for running jobs: op jobs finish (each is one op); a conductor sees `stopping` and
       // hands its run back to the queue for another replica.
       await Promise.all(workers.map((w) => w.close()));
+      // After the sync worker: a run handed back or failed on the way out may still queue a message.
+      await notify?.close();
       await Promise.all([syncQueue.close(), opsQueue.close(), edge?.close()]);
       readClient.close();
       opsClient?.close();

@@ -21,6 +21,7 @@ import type { LoadedConfig } from '../config/index.js';
 import type { DevinClient } from '../devin/client.js';
 import { readDevinSnapshot } from '../devin/snapshot.js';
 import type { DirectorySource } from '../directory/types.js';
+import type { Notifier } from '../notify/queue.js';
 import { findDrift, type Plan, planSync } from '../reconcile/index.js';
 import { renderHtml, renderJson, renderMarkdown } from '../report/index.js';
 import { lastRunOf } from '../state/ledger.js';
@@ -44,6 +45,8 @@ export interface SyncProcessorDeps {
   keepRuns: number;
   /** Aborted when the process shuts down: the run in progress is handed back to the queue. */
   signal?: AbortSignal;
+  /** With `notify:`: told of every run that reaches a state a human should hear of (src/notify). */
+  notifier?: Pick<Notifier, 'runChanged'>;
 }
 
 /** Resolves as `work` does, or rejects with HandBackError as soon as `signal` aborts. */
@@ -91,7 +94,8 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
   ): Promise<RunStatus> => {
     deps.metrics.phaseDuration('apply', applySeconds);
     if (outcome.held > 0) {
-      await deps.store.transition(id, ['applying'], 'awaiting-approval', { hold: true });
+      const waiting = await deps.store.transition(id, ['applying'], 'awaiting-approval', { hold: true });
+      if (waiting.ok) await deps.notifier?.runChanged(id, 'awaiting-approval');
       log.info(
         { runId: id, held: outcome.held, counts: outcome.counts },
         'additions applied; removals wait for approval',
@@ -103,6 +107,7 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
     const t = await deps.store.transition(id, ['applying'], status, { finishedAt: finishedAt.toISOString() });
     if (!t.ok) return t.status ?? status;
     await settled(id, trigger, status, plan, finishedAt, outcome.counts.skipped === 0);
+    await deps.notifier?.runChanged(id, status);
     log.info({ runId: id, status, counts: outcome.counts }, 'run finished');
     return status;
   };
@@ -155,6 +160,7 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
         finishedAt: new Date().toISOString(),
       });
       deps.metrics.runFinished(trigger, 'failed');
+      await deps.notifier?.runChanged(id, 'failed');
       return 'failed';
     }
     log.info({ runId: id }, 'resuming a run');
@@ -173,7 +179,10 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
       error,
       finishedAt: new Date().toISOString(),
     });
-    if (t.ok) deps.metrics.runFinished(trigger, 'failed');
+    if (t.ok) {
+      deps.metrics.runFinished(trigger, 'failed');
+      await deps.notifier?.runChanged(id, 'failed');
+    }
     return 'failed';
   };
 
@@ -262,12 +271,14 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
       if (t.ok) {
         if (status === 'succeeded') await settled(id, trigger, status, planned, at, true);
         else deps.metrics.runFinished(trigger, status);
+        await deps.notifier?.runChanged(id, status);
       }
       return status;
     }
     const blocked = planned.guardrails.verdict === 'blocked';
     if (deps.config.mode === 'review') {
-      await deps.store.transition(id, ['planning'], 'awaiting-approval', { hold: blocked });
+      const waiting = await deps.store.transition(id, ['planning'], 'awaiting-approval', { hold: blocked });
+      if (waiting.ok) await deps.notifier?.runChanged(id, 'awaiting-approval');
       return 'awaiting-approval';
     }
     const t = await deps.store.transition(id, ['planning'], 'applying', { hold: blocked });
@@ -296,6 +307,7 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
       });
       if (t.ok) {
         deps.metrics.runFinished(stored.record.trigger, status);
+        await deps.notifier?.runChanged(other, status);
         log.info({ runId: other, by: id, status }, 'run superseded by a newer plan');
       }
     }
@@ -374,7 +386,10 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
       createdAt: new Date(job.timestamp).toISOString(),
     };
     log.error({ runId: err.runId, lost: err.what }, err.message);
-    if (await deps.store.abandon(record, err.message)) deps.metrics.runFinished(record.trigger, 'failed');
+    if (await deps.store.abandon(record, err.message)) {
+      deps.metrics.runFinished(record.trigger, 'failed');
+      await deps.notifier?.runChanged(err.runId, 'failed');
+    }
     return 'failed';
   };
 

@@ -2,6 +2,7 @@
 // HTTP surface (src/server). The server only ever talks to a RunService and a DaemonMetrics, so
 // each side is built and tested on its own.
 import type { OpStatus } from '../apply/types.js';
+import type { NotifyMetrics } from '../notify/queue.js';
 import type { OpKind } from '../reconcile/plan.js';
 
 export type RunTrigger = 'startup' | 'schedule' | 'api' | 'webhook' | 'graph' | 'approval';
@@ -147,9 +148,9 @@ export interface EntraMetrics {
 
 /**
  * What the run machinery reports; src/server implements it with prom-client (`idsync_` metrics).
- * The Entra part is optional: only an entra source reports it.
+ * The Entra part is optional: only an entra source reports it; the notify part only with `notify:`.
  */
-export interface DaemonMetrics extends Partial<EntraMetrics> {
+export interface DaemonMetrics extends Partial<EntraMetrics>, Partial<NotifyMetrics> {
   runFinished(trigger: RunTrigger, status: RunStatus): void;
   phaseDuration(phase: 'read-source' | 'read-devin' | 'plan' | 'apply', seconds: number): void;
   opSettled(kind: OpKind, status: OpStatus): void;

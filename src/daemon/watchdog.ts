@@ -16,6 +16,7 @@ import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { applyJobId, SCHEDULER_ID, SYNC_JOB } from '../apply/queue/names.js';
 import type { LoadedConfig } from '../config/index.js';
+import type { Notifier } from '../notify/queue.js';
 import type { RunStore } from './runStore.js';
 import type { RunService, RunStatus } from './types.js';
 
@@ -39,6 +40,8 @@ export interface WatchdogOptions {
   everyMs?: number;
   /** A run waiting this long with nothing active is stuck. Default 60 s. */
   stuckAfterMs?: number;
+  /** With `notify:`: an abandoned run is a failed one, and someone should hear of it. */
+  notifier?: Pick<Notifier, 'runChanged'>;
 }
 
 const WAITING: ReadonlySet<RunStatus> = new Set(['queued', 'planning', 'applying']);
@@ -127,7 +130,10 @@ export class SyncWatchdog {
         const jobId = r.approvedAt !== undefined ? applyJobId(r.id) : r.id;
         if ((await this.o.syncQueue.getJobState(jobId)) === 'unknown') {
           const error = `run ${r.id} was lost in Redis: its record says ${r.status} but its job is gone. The run was abandoned; the next run re-plans from a fresh read`;
-          if (await this.o.store.abandon(r, error)) this.log.error({ runId: r.id }, error);
+          if (await this.o.store.abandon(r, error)) {
+            this.log.error({ runId: r.id }, error);
+            await this.o.notifier?.runChanged(r.id, 'failed');
+          }
           continue;
         }
         reasons.push(

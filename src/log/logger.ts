@@ -14,6 +14,8 @@ const SECRET_KEYS = [
   'adminToken',
   'webhookSecret',
   'privateKey',
+  // Slack's and Teams' incoming webhook URLs are bearer secrets.
+  'webhookUrl',
 ];
 export const REDACT_PATHS = [
   // At the top level, one level down and two levels down (e.g. `config.devin.token`).

@@ -108,7 +108,16 @@ export function createMetrics(): { metrics: DaemonMetrics; registry: Registry } 
     for (const o of ['ok', 'failed']) deltaRounds.labels(kind, o).inc(0);
   for (const o of ['ok', 'failed']) subscriptionOps.labels('renew', o).inc(0);
 
+  // Notifications (src/notify): a retried message counts once per failed try, then sent or failed.
+  const notifications = new Counter({
+    name: 'idsync_notifications_total',
+    help: 'Notification deliveries by channel (slack, teams, email, webhook) and outcome (sent; retried: a try failed and another follows; failed: given up; duplicate: already sent by another delivery; unqueued: could not be queued).',
+    labelNames: ['channel', 'outcome'] as const,
+    registers,
+  });
+
   const metrics: DaemonMetrics = {
+    notification: (channel, outcome) => notifications.labels(channel, outcome).inc(),
     deltaRound: (kind, outcome) => deltaRounds.labels(kind, outcome).inc(),
     subscriptionsActive: (n) => {
       if (usable(n)) subscriptionsActive.set(n);

@@ -36,7 +36,7 @@ interface Case {
 const LATIN1_E = Buffer.from([0xe9]);
 const utf16 = (text: string): Buffer => Buffer.from(text, 'utf16le');
 const KNOWN_TOP =
-  'source, devin, mappings, rolePrecedence, scope, state, guardrails, schedule, mode, redis, server';
+  'source, devin, mappings, rolePrecedence, scope, state, guardrails, schedule, mode, redis, server, notify';
 
 const cases: Case[] = [
   {
