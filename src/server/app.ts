@@ -10,6 +10,7 @@ import type { RunService } from '../daemon/types.js';
 import { queueDashboard } from './admin.js';
 import { runsApi } from './api.js';
 import { approvalCounter } from './approvals.js';
+import { consoleRoutes } from './console/routes.js';
 import { type GraphSubscriptions, graphWebhook } from './graph.js';
 import {
   clientErrorHandler,
@@ -181,6 +182,18 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       adminToken: settings.adminToken,
       queues: deps.queues,
       available,
+    });
+  }
+  // The review console (src/server/console): OIDC sign-in with server.console, else Basic with the
+  // admin token; neither configured, it is not served.
+  if (settings.console !== undefined || settings.adminToken !== undefined) {
+    await app.register(consoleRoutes, {
+      runs: deps.runs,
+      queues: deps.queues,
+      available,
+      settings,
+      approvals: approvalCounter(deps.metricsRegistry),
+      now,
     });
   }
 
