@@ -89,9 +89,10 @@ const EmailSchema = z
       .boolean()
       .default(false)
       .describe('TLS from the first byte (SMTPS, port 465). Default false: STARTTLS on a plain connection.'),
+    // No default here: the rules below must tell "not written" from `true` (default: !secure).
     startTLS: z
       .boolean()
-      .default(true)
+      .optional()
       .describe(
         'Without secure: upgrade with STARTTLS and refuse a server that does not offer it (default true). false sends in clear: only for a relay on this machine.',
       ),
@@ -302,7 +303,7 @@ export function notifyOf(n: NotifyOutput, publicUrl: string, files: Files): Noti
       host: e.host,
       port: e.port ?? (e.secure ? 465 : 587),
       secure: e.secure,
-      startTLS: !e.secure && e.startTLS,
+      startTLS: !e.secure && (e.startTLS ?? true),
       ...(username !== undefined ? { username } : {}),
       ...(e.passwordFile !== undefined ? { password: read('notify.email.passwordFile') } : {}),
       from: e.from,
