@@ -19,19 +19,20 @@ export function csrfValid(key: Buffer, binding: string | undefined, given: unkno
 }
 
 /**
- * Also refused: a form sent from another origin (Origin header) or another site (Sec-Fetch-Site),
- * even one that somehow carried a token. Requests without either header (non-browser clients)
- * rely on the token alone.
+ * Also refused: a form sent from another origin, even one that somehow carried a token. Browsers
+ * say where a request comes from in Sec-Fetch-Site (same-origin for the console's own forms); one
+ * that does not, in Origin, unless it is "null" (what a page with Referrer-Policy no-referrer, like
+ * the console's, sends). Clients with neither (not browsers) rely on the token alone.
  */
 export function crossOrigin(
   headers: { origin?: string | undefined; 'sec-fetch-site'?: string | string[] | undefined },
   allowed: { origin?: string; host?: string },
 ): boolean {
   const site = headers['sec-fetch-site'];
-  if (site === 'cross-site') return true;
+  if (site !== undefined) return site !== 'same-origin' && site !== 'none';
   const origin = headers.origin;
-  if (origin === undefined) return false;
-  if (origin === 'null' || !URL.canParse(origin)) return true;
+  if (origin === undefined || origin === 'null') return false;
+  if (!URL.canParse(origin)) return true;
   const o = new URL(origin);
   if (allowed.origin !== undefined) return o.origin !== allowed.origin;
   return allowed.host === undefined || o.host !== allowed.host;
