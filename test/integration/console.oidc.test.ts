@@ -381,15 +381,16 @@ describe('the console with OIDC sign-in', () => {
     const page = await newPage();
     await signIn(page, 'carol', `/console/runs/${second}`);
     const writes = sim.requests().filter((e) => e.effectful).length;
-    await page.getByLabel(/Comment/).fill('wait for the reorg');
+    await page.getByLabel(/Comment/).fill('wait for the reorg\nticket 42');
     await page.getByRole('button', { name: 'Reject' }).click();
     await page.waitForURL(`${base}/console/runs/${second}?done=rejected`);
     expect((await textOf(page.locator('h1 .status'))).trim()).toBe('rejected');
     expect(await textOf(page.locator('dl.meta'))).toContain('Rejected by');
+    expect(await page.locator('q.comment').innerHTML()).toBe('wait for the reorg<br>ticket 42');
     expect(await daemon.service.get(second)).toMatchObject({
       status: 'rejected',
       rejectedBy: 'carol@corp.example',
-      rejectionComment: 'wait for the reorg',
+      rejectionComment: 'wait for the reorg\nticket 42',
     });
     expect(sim.requests().filter((e) => e.effectful)).toHaveLength(writes);
     expect(await metric('idsync_approvals_total{decision="rejected",auth="oidc"}')).toBe(1);

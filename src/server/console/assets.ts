@@ -44,7 +44,7 @@ a.run { font-family: var(--mono); font-size: 12.5px; }
 .banner.bad { border-color: var(--remove); background: var(--remove-bg); }
 .banner.muted { border-color: var(--line); background: var(--panel); }
 .meta { margin-top: 12px; }
-q.comment { font-style: italic; white-space: pre-wrap; }
+q.comment { font-style: italic; }
 .error { color: var(--remove); overflow-wrap: anywhere; }
 section.decision { border: 2px solid #d4a72c; border-radius: 8px; padding: 4px 18px 16px; margin: 22px 0; background: #fffdf3; }
 section.decision h2 { margin-top: 14px; }

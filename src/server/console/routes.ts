@@ -87,7 +87,8 @@ declare module 'fastify' {
 const Decision = z.strictObject({
   [CSRF_FIELD]: z.string(),
   decision: z.enum(['approve', 'reject']),
-  comment: Comment.optional(),
+  // A textarea's line breaks arrive as CRLF (the form encoding says so); stored as \n.
+  comment: z.preprocess((v) => (typeof v === 'string' ? v.replace(/\r\n?/g, '\n') : v), Comment.optional()),
 });
 const RunParams = z.object({ id: z.string().min(1).max(200) });
 

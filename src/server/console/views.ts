@@ -41,6 +41,9 @@ export interface Viewer {
   csrf: string;
 }
 
+/** A person's comment: its lines as lines, each escaped. */
+const lines = (text: string) => text.split('\n').map(e).join('<br>');
+
 const href = (chrome: Chrome, path: string) => e(`${chrome.base}${path}`);
 const runHref = (chrome: Chrome, id: string) => href(chrome, `/console/runs/${encodeURIComponent(id)}`);
 
@@ -276,7 +279,7 @@ export function runPage(chrome: Chrome, d: RunPageData): string {
       `<strong>${e(r.approvedBy)}</strong>${r.approvedAt ? `, ${age(r.approvedAt, d.nowMs)}` : ''}`,
     ]);
     if (r.approvalComment !== undefined)
-      meta.push(['Approval comment', `<q class="comment">${e(r.approvalComment)}</q>`]);
+      meta.push(['Approval comment', `<q class="comment">${lines(r.approvalComment)}</q>`]);
   }
   if (r.rejectedBy !== undefined) {
     meta.push([
@@ -284,7 +287,7 @@ export function runPage(chrome: Chrome, d: RunPageData): string {
       `<strong>${e(r.rejectedBy)}</strong>${r.rejectedAt ? `, ${age(r.rejectedAt, d.nowMs)}` : ''}`,
     ]);
     if (r.rejectionComment !== undefined)
-      meta.push(['Rejection comment', `<q class="comment">${e(r.rejectionComment)}</q>`]);
+      meta.push(['Rejection comment', `<q class="comment">${lines(r.rejectionComment)}</q>`]);
   }
   if (r.supersededBy !== undefined)
     meta.push(['Superseded by', `<a href="${runHref(chrome, r.supersededBy)}">${e(r.supersededBy)}</a>`]);
