@@ -65,7 +65,8 @@ export interface RunRecord {
   error?: string;
   /**
    * Who approved: the verified identity of a console sign-in (the ID token's email, else
-   * `sub@issuer`), or `admin-token` for the bearer API and the console's Basic mode.
+   * `sub:<subject> at <issuer host>`), or `admin-token` for the bearer API and the console's
+   * Basic mode.
    */
   approvedBy?: string;
   approvedAt?: string;
