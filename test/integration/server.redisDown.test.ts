@@ -91,8 +91,26 @@ async function expectUnavailable(when: string): Promise<void> {
     // No Redis address or driver message reaches the caller.
     expect(a.body).not.toMatch(/127\.0\.0\.1|ECONN|Stream|ioredis|enableOfflineQueue/);
   }
+  // The console's pages say the same as a page: 503, Retry-After, no driver detail.
+  const pages: Record<string, Answer> = {
+    runs: await call('/console', { headers: auth }),
+    run: await call('/console/runs/some-run', { headers: auth }),
+    decide: await call('/console/runs/some-run/decision', {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'decision=approve',
+    }),
+  };
+  for (const [what, a] of Object.entries(pages)) {
+    expect(a.status, `${when}: console ${what}`).toBe(503);
+    expect(a.retryAfter, `${when}: console ${what}`).toBe('5');
+    expect(a.ms, `${when}: console ${what}`).toBeLessThan(FAST_MS);
+    expect(a.body).toContain('The run service is unavailable right now');
+    expect(a.body).not.toMatch(/127\.0\.0\.1|ECONN|Stream|ioredis|enableOfflineQueue/);
+  }
   // An unauthenticated caller still learns nothing but 401.
   expect((await call('/api/runs')).status).toBe(401);
+  expect((await call('/console')).status).toBe(401);
 }
 
 const ready = (timeoutMs: number) =>
