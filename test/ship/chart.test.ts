@@ -713,6 +713,15 @@ describe('helm/idsync', () => {
       expect(paths).toEqual(['Exact /webhooks/resync', 'Exact /webhooks/graph']);
     });
 
+    it('with ingress.console, the Ingress also routes the console, and still not /api or /admin', async () => {
+      const ing = find(await render({ ingress: { enabled: true, console: true } }), 'Ingress');
+      const rules = (
+        ing.spec as { rules: Array<{ http: { paths: Array<{ path: string; pathType: string }> } }> }
+      ).rules;
+      const paths = rules.flatMap((r) => r.http.paths.map((p) => `${p.pathType} ${p.path}`));
+      expect(paths).toEqual(['Exact /webhooks/resync', 'Exact /webhooks/graph', 'Prefix /console']);
+    });
+
     it('the ServiceMonitor appears only when monitoring.coreos.com/v1 is served, or when forced', async () => {
       const on = { metrics: { serviceMonitor: { enabled: true } } };
       const has = (ms: Manifest[]) => ms.some((m) => m.kind === 'ServiceMonitor');
