@@ -202,7 +202,10 @@ function secretDefect(
   if (rule === 'sessionKey') {
     const bytes = Buffer.byteLength(text, 'utf8');
     return bytes < MIN_SESSION_KEY_BYTES
-      ? { expected: `at least ${MIN_SESSION_KEY_BYTES} bytes`, found: `${bytes} byte${bytes === 1 ? '' : 's'}` }
+      ? {
+          expected: `at least ${MIN_SESSION_KEY_BYTES} bytes`,
+          found: `${bytes} byte${bytes === 1 ? '' : 's'}`,
+        }
       : undefined;
   }
   const header = rule === 'token' || rule === 'serverToken';

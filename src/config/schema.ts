@@ -316,7 +316,7 @@ const publicBaseUrl = z
   });
 
 const PublicUrl = publicBaseUrl.describe(
-    "The daemon's base URL as Microsoft Graph reaches it (the chart's ingress), e.g. https://idsync.corp.example; change and lifecycle notifications are posted to /webhooks/graph under it. Graph delivers only to https; http:// is accepted for a loopback host (127.0.0.0/8, ::1, localhost) because no other machine can reach or watch such an address: it is for a local simulator or a TLS-terminating sidecar on the same host.",
+  "The daemon's base URL as Microsoft Graph reaches it (the chart's ingress), e.g. https://idsync.corp.example; change and lifecycle notifications are posted to /webhooks/graph under it. Graph delivers only to https; http:// is accepted for a loopback host (127.0.0.0/8, ::1, localhost) because no other machine can reach or watch such an address: it is for a local simulator or a TLS-terminating sidecar on the same host.",
 );
 
 const NotificationsSchema = z
@@ -935,7 +935,7 @@ const ApproversSchema = z
       ),
     groupsClaim: nonEmpty
       .default('groups')
-      .describe('The ID token claim that lists the signed-in person\'s groups (default groups).'),
+      .describe("The ID token claim that lists the signed-in person's groups (default groups)."),
   })
   .superRefine((v: unknown, ctx) => {
     const o = rec(v);
@@ -944,7 +944,8 @@ const ApproversSchema = z
     if (n('emails') + n('groups') === 0) {
       ctx.addIssue({
         code: 'custom',
-        message: 'expected at least one entry in emails or groups: otherwise nobody could approve in the console',
+        message:
+          'expected at least one entry in emails or groups: otherwise nobody could approve in the console',
         path: [],
       });
     }
@@ -1021,7 +1022,7 @@ const ServerSchema = z
     limits: ServerLimitsSchema.optional(),
     publicUrl: publicBaseUrl
       .describe(
-        'The URL people reach the daemon at (the ingress), with an optional path prefix, e.g. https://idsync.corp.example. The console\'s sign-in redirect and the run links in notifications are built on it. http:// only for a loopback host.',
+        "The URL people reach the daemon at (the ingress), with an optional path prefix, e.g. https://idsync.corp.example. The console's sign-in redirect and the run links in notifications are built on it. http:// only for a loopback host.",
       )
       .optional(),
     console: ConsoleSchema.optional(),
