@@ -12,8 +12,20 @@ export const LastRunSchema = z.object({
   mappedGroups: z
     .array(z.object({ id: z.string(), name: z.string(), members: count, mappings: z.array(z.string()) }))
     .optional(),
-  userIds: z.record(z.string(), z.string()).optional(),
+  // One entry per directory user, parsed at every run's start while the Devin reads are in
+  // flight: a plain loop checks it several times faster than z.record, with the same verdict.
+  userIds: z
+    .custom<Record<string, string>>(isStringRecord, { error: 'expected an object of strings' })
+    .optional(),
 });
+
+function isStringRecord(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  for (const key in v) {
+    if (!Object.hasOwn(v, key) || typeof (v as Record<string, unknown>)[key] !== 'string') return false;
+  }
+  return true;
+}
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const schemaMatchesLastRun: Same<z.infer<typeof LastRunSchema>, LastRun> = true;

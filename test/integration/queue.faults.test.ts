@@ -78,7 +78,10 @@ describe('a flaky, rate-limiting Devin', () => {
     console.info(
       `faults: ${log.length} requests, ${(rateLimited * 100).toFixed(1)}% 429, ${(errors * 100).toFixed(1)}% 5xx, ${(dropped * 100).toFixed(1)}% dropped`,
     );
-    expect(rateLimited).toBeGreaterThan(0.01);
+    // The token bucket only bites when requests come faster than it refills, which a loaded
+    // machine may not manage for long: require that it did bite, not how often (5xx and drops
+    // are drawn per request, so their shares hold at any speed).
+    expect(log.filter((e) => e.outcome === 'rate-limited').length).toBeGreaterThan(0);
     expect(errors).toBeGreaterThan(0.05);
     expect(dropped).toBeGreaterThan(0.005);
     expect(appliedTwice(appliedWrites(log).byPath)).toEqual([]);

@@ -1,0 +1,46 @@
+// The last successful run as the daemon stores it: read back exactly (10,000 directory ids
+// included), and a stored base that does not parse is refused, never guessed, whichever part is off.
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { LastRun } from '../../src/state/ledger.js';
+import { RedisStateStore } from '../../src/state/redisStateStore.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+
+let redis: TestRedis;
+let conn: Redis;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  conn = new Redis(redis.url, { maxRetriesPerRequest: null });
+});
+
+afterAll(async () => {
+  await conn?.quit();
+  await redis?.stop();
+});
+
+const userIds: Record<string, string> = {};
+for (let i = 0; i < 10_000; i++) userIds[`id-${i}`] = `person${i}@corp.example`;
+const run: LastRun = {
+  at: '2026-12-01T12:00:00.000Z',
+  directoryUsers: 10_000,
+  fingerprint: 'sha256:abc',
+  mappedGroups: [{ id: 'g1', name: 'devin-staff', members: 10, mappings: ['m'] }],
+  userIds,
+};
+
+it('reads back what it recorded, every directory id included', async () => {
+  const store = new RedisStateStore(conn, 'lr-a');
+  await store.recordRun(run);
+  expect((await store.load()).lastSuccessfulRun).toEqual(run);
+});
+
+it.each([
+  ['a directory id that maps to a number', { ...run, userIds: { ...userIds, 'id-5': 5 } }],
+  ['userIds as an array', { ...run, userIds: ['person0@corp.example'] }],
+  ['userIds as a string', { ...run, userIds: 'person0@corp.example' }],
+  ['a negative member count', { ...run, mappedGroups: [{ id: 'g', name: 'n', members: -1, mappings: [] }] }],
+])('refuses a stored base with %s', async (_what, bad) => {
+  await conn.set('lr-b:ledger:lastRun', JSON.stringify(bad));
+  await expect(new RedisStateStore(conn, 'lr-b').load()).rejects.toThrow(/refusing to guess the base/);
+});
