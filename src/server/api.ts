@@ -118,32 +118,20 @@ export async function runsApi(scope: FastifyInstance, opts: ApiOptions): Promise
       .send(result);
   });
 
-  scope.post('/api/runs/:id/approve', async (req) => {
-    const id = runId(req.params);
-    const comment = parseWith(DecisionBody, req.body, 'body')?.comment;
-    req.log.info({ runId: id, by: ADMIN_TOKEN_ACTOR }, 'approve requested');
-    // RunNotFoundError → 404 and RunStateError → 409 in the app's error handler.
-    const run = await bounded(
-      runs.approve(id, ADMIN_TOKEN_ACTOR, comment),
-      'approve',
-      APPROVE_DEADLINE_MS,
-      req.log,
-    );
-    approvals.inc('approved', 'admin-token');
-    return run;
-  });
-
-  scope.post('/api/runs/:id/reject', async (req) => {
-    const id = runId(req.params);
-    const comment = parseWith(DecisionBody, req.body, 'body')?.comment;
-    req.log.info({ runId: id, by: ADMIN_TOKEN_ACTOR }, 'reject requested');
-    const run = await bounded(
-      runs.reject(id, ADMIN_TOKEN_ACTOR, comment),
-      'reject',
-      READ_DEADLINE_MS,
-      req.log,
-    );
-    approvals.inc('rejected', 'admin-token');
-    return run;
-  });
+  // RunNotFoundError → 404 and RunStateError → 409 in the app's error handler. An approval may
+  // enqueue the apply, so it gets the longer deadline; a rejection only moves the record.
+  const decisions = [
+    { verb: 'approve', outcome: 'approved', deadlineMs: APPROVE_DEADLINE_MS, act: runs.approve.bind(runs) },
+    { verb: 'reject', outcome: 'rejected', deadlineMs: READ_DEADLINE_MS, act: runs.reject.bind(runs) },
+  ] as const;
+  for (const d of decisions) {
+    scope.post(`/api/runs/:id/${d.verb}`, async (req) => {
+      const id = runId(req.params);
+      const comment = parseWith(DecisionBody, req.body, 'body')?.comment;
+      req.log.info({ runId: id, by: ADMIN_TOKEN_ACTOR }, `${d.verb} requested`);
+      const run = await bounded(d.act(id, ADMIN_TOKEN_ACTOR, comment), d.verb, d.deadlineMs, req.log);
+      approvals.inc(d.outcome, 'admin-token');
+      return run;
+    });
+  }
 }

@@ -98,36 +98,22 @@ export async function graphWebhook(scope: FastifyInstance, opts: GraphWebhookOpt
     if (!opts.available()) throw new UnavailableError('redis is not connected');
 
     let managed = new Map<string, string>();
-    if (opts.subscriptions) {
+    let pending: string[] = [];
+    const subs = opts.subscriptions;
+    if (subs) {
       const ids = [
         ...new Set(body.value.flatMap((n) => (n.subscriptionId === undefined ? [] : [n.subscriptionId]))),
       ];
+      // One lookup for both: the registry's clientStates by id, and those of subscriptions still
+      // being created (their ids not stored yet), read in parallel within the same deadline.
+      const lookup = Promise.all([
+        subs.clientStates(ids),
+        subs.pendingClientStates ? subs.pendingClientStates() : Promise.resolve([]),
+      ]);
       try {
-        managed = await withDeadline(
-          opts.subscriptions.clientStates(ids),
-          left(1_000),
-          'registry',
-          (late) => {
-            if (!late.ok) req.log.warn({ err: late.error }, 'late subscription registry lookup failed');
-          },
-        );
-      } catch (err) {
-        req.log.error({ err }, 'graph notification: subscription registry unreachable');
-        throw new UnavailableError('subscription registry unreachable');
-      }
-    }
-    let pending: string[] = [];
-    const unknownIds = body.value.some(
-      (n) => n.subscriptionId === undefined || !managed.has(n.subscriptionId),
-    );
-    if (unknownIds && opts.subscriptions?.pendingClientStates) {
-      try {
-        pending = await withDeadline(
-          opts.subscriptions.pendingClientStates(),
-          left(1_000),
-          'pending',
-          () => {},
-        );
+        [managed, pending] = await withDeadline(lookup, left(1_000), 'registry', (late) => {
+          if (!late.ok) req.log.warn({ err: late.error }, 'late subscription registry lookup failed');
+        });
       } catch (err) {
         req.log.error({ err }, 'graph notification: subscription registry unreachable');
         throw new UnavailableError('subscription registry unreachable');
