@@ -16,19 +16,12 @@ import { emailKey } from '../state/ledger.js';
 import {
   FINAL_RUN_STATUSES,
   type ReportFormat,
+  RUN_TRIGGERS,
   type RunRecord,
   type RunStatus,
   type RunTrigger,
 } from './types.js';
 
-const TRIGGERS = [
-  'startup',
-  'schedule',
-  'api',
-  'webhook',
-  'graph',
-  'approval',
-] as const satisfies readonly RunTrigger[];
 const STATUSES = [
   'queued',
   'planning',
@@ -60,7 +53,7 @@ const PlanSummary = z.object({
 
 const RecordHash = z.object({
   id: z.string(),
-  trigger: z.enum(TRIGGERS),
+  trigger: z.enum(RUN_TRIGGERS),
   reason: z.string().optional(),
   status: z.enum(STATUSES),
   createdAt: z.string(),

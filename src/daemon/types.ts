@@ -5,7 +5,8 @@ import type { OpStatus } from '../apply/types.js';
 import type { NotifyMetrics } from '../notify/queue.js';
 import type { OpKind } from '../reconcile/plan.js';
 
-export type RunTrigger = 'startup' | 'schedule' | 'api' | 'webhook' | 'graph' | 'approval';
+export const RUN_TRIGGERS = ['startup', 'schedule', 'api', 'webhook', 'graph', 'watch', 'approval'] as const;
+export type RunTrigger = (typeof RUN_TRIGGERS)[number];
 
 /**
  * - `queued`: waiting for the single active run slot.

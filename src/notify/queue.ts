@@ -16,7 +16,7 @@ import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { RunRecord, RunStatus } from '../daemon/types.js';
+import { RUN_TRIGGERS, type RunRecord, type RunStatus } from '../daemon/types.js';
 import { OP_ORDER, type OpKind } from '../reconcile/plan.js';
 import { type ChannelSender, DeliveryError } from './delivery.js';
 import { emailSender } from './email.js';
@@ -54,7 +54,7 @@ const NoticeSchema = z.object({
   runId: z.string(),
   event: z.enum(NOTIFY_EVENTS),
   status: StatusSchema,
-  trigger: z.enum(['startup', 'schedule', 'api', 'webhook', 'graph', 'approval']),
+  trigger: z.enum(RUN_TRIGGERS),
   reason: z.string().optional(),
   link: z.string(),
   createdAt: z.string(),

@@ -1,12 +1,11 @@
 // The `idsync_` metrics of docs/design.md §9 on a registry of their own (one per app: building two apps in
 // one process, as tests do, must not collide on prom-client's global registry).
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { DaemonMetrics, RunStatus, RunTrigger } from '../daemon/types.js';
+import { type DaemonMetrics, RUN_TRIGGERS, type RunStatus } from '../daemon/types.js';
 import type { ExchangeEvent } from '../devin/client.js';
 
 export const METRIC_PREFIX = 'idsync_';
 
-const TRIGGERS: readonly RunTrigger[] = ['startup', 'schedule', 'api', 'webhook', 'graph', 'approval'];
 const OUTCOMES: readonly RunStatus[] = [
   'succeeded',
   'partial',
@@ -31,7 +30,7 @@ export function createMetrics(): { metrics: DaemonMetrics; registry: Registry } 
     registers,
   });
   // Present from the start, so rate() and "failed runs > 0" alerts work before the first failure.
-  for (const trigger of TRIGGERS) for (const outcome of OUTCOMES) runs.labels(trigger, outcome).inc(0);
+  for (const trigger of RUN_TRIGGERS) for (const outcome of OUTCOMES) runs.labels(trigger, outcome).inc(0);
 
   const phases = new Histogram({
     name: 'idsync_phase_duration_seconds',

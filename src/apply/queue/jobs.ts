@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { OP_ORDER, type OpKind } from '../../reconcile/plan.js';
 import { OP_STATUSES, type OpResult, type OpStatus } from '../types.js';
 
-const RUN_TRIGGERS = ['startup', 'schedule', 'api', 'webhook', 'graph', 'approval'] as const;
+// The daemon's RUN_TRIGGERS, repeated because executors do not import the daemon (a unit test compares them).
+const RUN_TRIGGERS = ['startup', 'schedule', 'api', 'webhook', 'graph', 'watch', 'approval'] as const;
 
 export const RunJobData = z.object({
   runId: z.string().min(1),
