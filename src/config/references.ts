@@ -1,7 +1,7 @@
 // Role and org names in the config, resolved against what Devin has (docs/design.md §4): an id matches
 // exactly, a name case-insensitively. Pure, so `validate` and the planner share one rule and one
 // wording for "no such org".
-import type { DevinOrg, DevinRole } from '../devin/snapshot.js';
+import type { DevinOrg, DevinRole } from '../model/devin.js';
 import type { SyncPolicy } from '../reconcile/policy.js';
 import { type ConfigPath, formatPath } from './paths.js';
 

@@ -17,12 +17,4 @@ export {
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retryPolicy.js';
 export { ROUTES } from './routes.js';
 export * from './schemas.js';
-export {
-  assembleSnapshot,
-  type DevinGroupRole,
-  type DevinOrg,
-  type DevinRole,
-  type DevinSnapshot,
-  type DevinUser,
-  readDevinSnapshot,
-} from './snapshot.js';
+export { assembleSnapshot, readDevinSnapshot } from './snapshot.js';

@@ -1,48 +1,10 @@
 // What the reconciler needs to know about Devin, read in one go. The reading is a thin shell over
 // DevinClient; assembling the listings into a DevinSnapshot is pure and tested on its own.
 
+import type { DevinGroupRole, DevinSnapshot, DevinUser } from '../model/devin.js';
 import { type PoolTask, runTaskPool } from '../util/taskPool.js';
 import type { DevinClient } from './client.js';
 import type { EnterpriseUser, IdpGroup, Organization, Role, User } from './schemas.js';
-
-export interface DevinOrg {
-  id: string;
-  name: string;
-}
-
-export interface DevinRole {
-  id: string;
-  name: string;
-  type: 'enterprise' | 'org';
-  /** Only when Devin sends them (RoleDetailResponse.permissions); absent = unknown. */
-  permissions?: string[];
-}
-
-/** A role mapped to an IdP group: enterprise-wide when `orgId` is null. */
-export interface DevinGroupRole {
-  group: string;
-  orgId: string | null;
-  roleId: string;
-}
-
-/** A user with direct assignments. IdP-derived roles are Devin's business, not idsync's. */
-export interface DevinUser {
-  id: string;
-  email: string | null;
-  name: string | null;
-  enterpriseRoleId: string | null;
-  /** org id → role id */
-  orgRoles: Record<string, string>;
-}
-
-export interface DevinSnapshot {
-  readAt: string;
-  orgs: DevinOrg[];
-  roles: DevinRole[];
-  registeredGroups: string[];
-  groupRoles: DevinGroupRole[];
-  users: DevinUser[];
-}
 
 export interface RawListings {
   organizations: Organization[];

@@ -1,7 +1,7 @@
 // desiredState: what Devin should hold according to the directory and the mappings, each fact with
 // the reasons a reviewer can check. Pure. Directory data problems become warnings, never crashes.
 
-import type { DevinSnapshot } from '../devin/snapshot.js';
+import type { DevinSnapshot } from '../model/devin.js';
 import {
   type Expansion,
   expandGroup,

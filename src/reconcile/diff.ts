@@ -1,6 +1,6 @@
 // diff: the ops that take Devin from what it holds to what it should hold, touching only what idsync
 // owns (or adopts, in the open, as an op). Pure: same inputs, same plan.
-import type { DevinSnapshot, DevinUser } from '../devin/snapshot.js';
+import type { DevinSnapshot, DevinUser } from '../model/devin.js';
 import { emailKey, groupRoleKey, type OwnershipLedger } from '../state/ledger.js';
 import type { DesiredGroup, DesiredState, DesiredUser, Grant, UserGrant } from './desiredState.js';
 import { domainFilter } from './desiredState.js';

@@ -1,7 +1,7 @@
 // planSync: directory snapshot + Devin snapshot + policy + ledger → Plan. The whole decision of a
 // run, as a pure function; everything around it only reads inputs and applies the result.
 
-import type { DevinSnapshot } from '../devin/snapshot.js';
+import type { DevinSnapshot } from '../model/devin.js';
 import type { DirectorySnapshot } from '../directory/types.js';
 import type { OwnershipLedger } from '../state/ledger.js';
 import { desiredState } from './desiredState.js';

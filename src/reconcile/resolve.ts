@@ -1,6 +1,6 @@
 // Names in the config (roles, orgs) resolved against what Devin really has. An unknown name is a
 // config error that lists what Devin does have, so the fix is one read away.
-import type { DevinOrg, DevinRole, DevinSnapshot } from '../devin/snapshot.js';
+import type { DevinOrg, DevinRole, DevinSnapshot } from '../model/devin.js';
 import type { OrgRef, RoleRef } from './plan.js';
 import type { SyncPolicy } from './policy.js';
 import { BUILT_IN_RANK, type BuiltInKind, classifyRoles } from './roles.js';

@@ -1,6 +1,6 @@
 // A saved plan is applied only while the state it was made against still holds (docs/design.md §5): each
 // op's `expected` is checked against a fresh Devin snapshot, and every drifted op is listed.
-import type { DevinSnapshot } from '../devin/snapshot.js';
+import type { DevinSnapshot } from '../model/devin.js';
 import { emailKey } from '../state/ledger.js';
 import type { Op, RoleRef } from './plan.js';
 

@@ -1,6 +1,6 @@
 // A pure model of Devin's direct-membership state, for property tests: applying a plan's ops here is
 // what the executor does through the API, minus the network.
-import type { DevinSnapshot, DevinUser } from '../../src/devin/snapshot.js';
+import type { DevinSnapshot, DevinUser } from '../../src/model/devin.js';
 import type { Op } from '../../src/reconcile/plan.js';
 import { emailKey, ledgerAfterOp, type OwnershipLedger } from '../../src/state/ledger.js';
 

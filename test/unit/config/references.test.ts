@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolveDevinReferences } from '../../../src/config/references.js';
-import type { DevinOrg, DevinRole } from '../../../src/devin/snapshot.js';
+import type { DevinOrg, DevinRole } from '../../../src/model/devin.js';
 import { DEFAULT_GUARDRAILS, type MappingSpec, type SyncPolicy } from '../../../src/reconcile/policy.js';
 
 const roles: DevinRole[] = [

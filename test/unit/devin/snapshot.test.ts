@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EnterpriseUser, IdpGroup, Role, User } from '../../../src/devin/schemas.js';
-import { assembleSnapshot, type RawListings } from '../../../src/devin/snapshot.js';
+import type { RawListings } from '../../../src/devin/snapshot.js';
+import { assembleSnapshot } from '../../../src/devin/snapshot.js';
 
 const role = (role_id: string, role_type: 'enterprise' | 'org'): Role => ({
   role_id,

@@ -1,6 +1,6 @@
 // Example-based tests of the reconcile core: named scenarios with their expected ops written out.
 import { describe, expect, it } from 'vitest';
-import type { DevinSnapshot } from '../../../src/devin/snapshot.js';
+import type { DevinSnapshot } from '../../../src/model/devin.js';
 import type { DirectorySnapshot } from '../../../src/directory/types.js';
 import {
   DEFAULT_GUARDRAILS,

@@ -3,7 +3,7 @@
 // never removes anything.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { DevinSnapshot, DevinUser } from '../../../src/devin/snapshot.js';
+import type { DevinSnapshot, DevinUser } from '../../../src/model/devin.js';
 import type { DirectoryGroup, DirectorySnapshot, DirectoryUser } from '../../../src/directory/types.js';
 import { domainFilter } from '../../../src/reconcile/desiredState.js';
 import {

@@ -2,7 +2,7 @@
 // identifies nothing. Then the same classification as the resolver ranks it and as the last-admin
 // guard reads it.
 import { describe, expect, it } from 'vitest';
-import type { DevinRole, DevinSnapshot } from '../../../src/devin/snapshot.js';
+import type { DevinRole, DevinSnapshot } from '../../../src/model/devin.js';
 import { createResolver, higherRole } from '../../../src/reconcile/resolve.js';
 import {
   builtInKind,
