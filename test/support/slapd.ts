@@ -36,6 +36,11 @@ export interface SlapdOptions {
    * policy. The policy entry itself is data: add it (see ppolicyEntryLdif) before relying on it.
    */
   ppolicyDefault?: string;
+  /**
+   * Load the syncprov overlay (what a replication provider runs): the suffix then offers
+   * contextCSN, the watermark idsync's watch polls (src/directory/ldap/watermark.ts).
+   */
+  syncprov?: boolean;
   /** LDIF loaded with `slapadd -q` before start, after the suffix entry. */
   preload?: string;
   /** Fixed ports (dev server); default: free ports. */
@@ -189,7 +194,7 @@ function moduleDir(): string {
 async function configLdif(
   dir: string,
   o: Required<Pick<SlapdOptions, 'suffix' | 'sizeLimit' | 'limits' | 'rootPassword' | 'acls'>> &
-    Pick<SlapdOptions, 'ppolicyDefault'>,
+    Pick<SlapdOptions, 'ppolicyDefault' | 'syncprov'>,
   tls: { ca: string; cert: string; key: string } | undefined,
 ): Promise<string> {
   const uid = process.getuid?.() ?? 0;
@@ -219,6 +224,7 @@ async function configLdif(
     'olcModuleLoad: memberof',
     'olcModuleLoad: refint',
     ...(o.ppolicyDefault === undefined ? [] : ['olcModuleLoad: ppolicy']),
+    ...(o.syncprov ? ['olcModuleLoad: syncprov'] : []),
     '',
     'dn: cn=schema,cn=config',
     'objectClass: olcSchemaConfig',
@@ -252,6 +258,7 @@ async function configLdif(
     'olcDbIndex: member,uniqueMember eq',
     'olcDbIndex: memberOf eq',
     'olcDbIndex: employeeType eq',
+    ...(o.syncprov ? ['olcDbIndex: entryCSN eq'] : []),
     `olcSizeLimit: ${o.sizeLimit}`,
     ...o.limits.map((l, i) => `olcLimits: {${i}}${l}`),
     ...[
@@ -287,6 +294,15 @@ async function configLdif(
           `olcPPolicyDefault: ${o.ppolicyDefault}`,
           '',
         ]),
+    ...(o.syncprov
+      ? [
+          `dn: olcOverlay={${o.ppolicyDefault === undefined ? 2 : 3}}syncprov,olcDatabase={1}mdb,cn=config`,
+          'objectClass: olcOverlayConfig',
+          'objectClass: olcSyncProvConfig',
+          `olcOverlay: {${o.ppolicyDefault === undefined ? 2 : 3}}syncprov`,
+          '',
+        ]
+      : []),
   ].join('\n');
   return `${global}\n${schemas.join('\n')}\n${rest}`;
 }
@@ -408,6 +424,7 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
         limits: options.limits ?? [],
         acls: options.acls ?? [],
         ...(options.ppolicyDefault === undefined ? {} : { ppolicyDefault: options.ppolicyDefault }),
+        ...(options.syncprov ? { syncprov: true } : {}),
       },
       tls,
     );
