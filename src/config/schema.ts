@@ -157,6 +157,34 @@ const ldapAttribute = (what: string) =>
     })
     .describe(what);
 
+/** Polling an LDAP source for changes (src/daemon/watermark.ts); docs/watch.md. */
+const LdapWatch = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe('Poll the watermark (default true once watch is set; false turns it off and keeps the block).'),
+    intervalMs: z
+      .int()
+      .min(100, { error: 'at least 100 (ms between two polls)' })
+      .max(3_600_000, { error: 'at most 3600000 (an hour)' })
+      .default(5000)
+      .describe(
+        'Milliseconds between two polls of the watermark (default 5000). An idle poll is one small read: the rootDSE on Active Directory, the suffix entry on OpenLDAP with syncprov.',
+      ),
+    debounceMs: z
+      .int()
+      .min(0)
+      .max(600_000, { error: 'at most 600000 (10 minutes)' })
+      .default(1000)
+      .describe(
+        'After the watermark moved, poll again after this many milliseconds and ask for the run only once it has stopped moving (default 1000), so a burst of changes gives one run; never waits more than 10 times this (or one interval) in all. At least 1500 when the server offers only modifyTimestamp.',
+      ),
+  })
+  .describe(
+    "Daemon (idsync run): poll a cheap change watermark of the directory and run when it moves, for directories that call no webhook: Active Directory's highestCommittedUSN, OpenLDAP's contextCSN (syncprov) or else the newest entryCSN or modifyTimestamp. A different server answering (a DC failover) also reads Devin in full.",
+  );
+
 const LdapSource = z
   .strictObject({
     type: z.literal('ldap'),
@@ -239,6 +267,7 @@ const LdapSource = z
       .array(ldapAttribute('An attribute name.'))
       .describe("More user attributes to read into each user's attrs (e.g. department, title).")
       .optional(),
+    watch: LdapWatch.optional(),
   })
   .meta({
     description: 'An LDAP directory: OpenLDAP or Active Directory.',

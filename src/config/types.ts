@@ -59,6 +59,14 @@ export interface LdapSourceConfig {
   /** Where member lists come from (default member: the groups' member attributes). */
   membership?: 'member' | 'memberOf';
   extraUserAttributes?: string[];
+  /** The daemon's change watch (src/daemon/watermark.ts); absent: off. */
+  watch?: LdapWatchSettings;
+}
+
+export interface LdapWatchSettings {
+  enabled: boolean;
+  intervalMs: number;
+  debounceMs: number;
 }
 
 export type EntraCredential =

@@ -16,6 +16,7 @@ import {
 import { createOpProcessor } from '../apply/queue/opWorker.js';
 import type { LoadedConfig } from '../config/index.js';
 import { DevinClient } from '../devin/client.js';
+import { resolveSettings } from '../directory/ldap/profiles.js';
 import { createNotifyParts, type Notifier } from '../notify/queue.js';
 import { secretsOf } from '../notify/secrets.js';
 import type { GraphSubscriptions } from '../server/graph.js';
@@ -30,6 +31,7 @@ import { QueueRunService } from './runService.js';
 import { RunStore } from './runStore.js';
 import { type DaemonMetrics, NO_METRICS, type TriggerResult } from './types.js';
 import { applyQueueSettings, type SyncHealth, SyncWatchdog } from './watchdog.js';
+import { WatermarkPoller } from './watermark.js';
 
 export interface DaemonTuning {
   /** Key prefix of the queues and of idsync's own keys. Default `idsync`. */
@@ -57,6 +59,8 @@ export interface DaemonTuning {
   graphVerifyEveryMs?: number;
   /** Entra: how often to look whether the full reconcile (fullReadEvery) is due. */
   fullReadCheckMs?: number;
+  /** LDAP watch: the polling lease (default max(10 s, 3 intervals)). */
+  watchLeaseMs?: number;
 }
 
 export const DEFAULT_TUNING: Omit<DaemonTuning, 'opConcurrency'> = {
@@ -108,6 +112,8 @@ export interface Daemon {
   health(): SyncHealth;
   /** Entra only: the delta source, the subscription manager. */
   entra: EntraParts | undefined;
+  /** An ldap source with `watch:` in `idsync run`: the watermark poller. */
+  watch: WatermarkPoller | undefined;
   /** With `notify:`: the hook that queues a run's messages (src/notify). */
   notifier: Notifier | undefined;
   /** For buildServer's `graph`: what /webhooks/graph checks notifications against. */
@@ -222,6 +228,22 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         })
       : undefined;
 
+  // An ldap source with `watch:` polls its change watermark where the schedules are kept (`idsync
+  // run`); one replica at a time, by a lease (src/daemon/watermark.ts).
+  const watch =
+    config.source.type === 'ldap' && config.source.watch?.enabled === true && opts.scheduler
+      ? new WatermarkPoller({
+          settings: resolveSettings(config.source),
+          watch: config.source.watch,
+          redis,
+          prefix: tuning.prefix,
+          logger,
+          metrics,
+          trigger: (t) => service.trigger(t),
+          ...(tuning.watchLeaseMs !== undefined ? { leaseMs: tuning.watchLeaseMs } : {}),
+        })
+      : undefined;
+
   let stopping = false;
   // Aborted by close(): reads and op requests in flight stop, and their runs are handed back.
   const stop = new AbortController();
@@ -310,6 +332,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (opts.workers && !stopping) await watchdog.start();
     if (!stopping) notify?.start();
     if (!stopping) entra?.start();
+    if (!stopping) watch?.start();
     log.info(
       {
         workers: opts.workers,
@@ -336,6 +359,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     redis,
     health: () => (opts.workers ? watchdog.health() : { ok: true, reasons: [] }),
     entra,
+    watch,
     notifier: notify?.notifier,
     graph: entra?.graph,
     async close() {
@@ -349,6 +373,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       // Stops renewing and releases the subscription lease (another replica takes over at once);
       // the subscriptions themselves stay in Graph for it.
       await entra?.close();
+      // Releases the watch lease, so another replica polls at once.
+      await watch?.stop();
       // Waits for running jobs: op jobs finish (each is one op); a conductor sees `stopping` and
       // hands its run back to the queue for another replica.
       await Promise.all(workers.map((w) => w.close()));

@@ -148,11 +148,20 @@ export interface EntraMetrics {
   ): void;
 }
 
+/** What the LDAP watermark poller reports (src/daemon/watermark.ts). */
+export interface WatchMetrics {
+  /** One poll: `first` is the first reading (nothing to compare with), `failed` a read that failed. */
+  watermarkPoll(outcome: 'first' | 'same' | 'moved' | 'failover' | 'failed'): void;
+  /** From the poll that first saw the watermark move to the run it asked for (debounce included). */
+  watermarkToRun(seconds: number): void;
+}
+
 /**
  * What the run machinery reports; src/server implements it with prom-client (`idsync_` metrics).
- * The Entra part is optional: only an entra source reports it; the notify part only with `notify:`.
+ * The Entra part is optional: only an entra source reports it; the notify part only with `notify:`;
+ * the watch part only with an ldap source's `watch:`.
  */
-export interface DaemonMetrics extends Partial<EntraMetrics>, Partial<NotifyMetrics> {
+export interface DaemonMetrics extends Partial<EntraMetrics>, Partial<NotifyMetrics>, Partial<WatchMetrics> {
   runFinished(trigger: RunTrigger, status: RunStatus): void;
   phaseDuration(phase: 'read-source' | 'read-devin' | 'plan' | 'apply', seconds: number): void;
   opSettled(kind: OpKind, status: OpStatus): void;

@@ -107,6 +107,20 @@ export function createMetrics(): { metrics: DaemonMetrics; registry: Registry } 
     for (const o of ['ok', 'failed']) deltaRounds.labels(kind, o).inc(0);
   for (const o of ['ok', 'failed']) subscriptionOps.labels('renew', o).inc(0);
 
+  // The LDAP watermark poller (src/daemon/watermark.ts): zero for other sources.
+  const watermarkPolls = new Counter({
+    name: 'idsync_ldap_watermark_polls_total',
+    help: 'Polls of the LDAP change watermark by outcome (first: nothing to compare with yet; same; moved: a run follows; failover: another server answers or the watermark went back, a full reconcile follows; failed: the read failed, nothing is triggered).',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
+  for (const o of ['same', 'moved', 'failover', 'failed']) watermarkPolls.labels(o).inc(0);
+  const watermarkToRun = new Gauge({
+    name: 'idsync_ldap_watermark_to_run_seconds',
+    help: 'For the most recent watermark move: seconds from the poll that first saw it to the run it asked for being queued (the debounce included).',
+    registers,
+  });
+
   // Notifications (src/notify): a retried message counts once per failed try, then sent or failed.
   const notifications = new Counter({
     name: 'idsync_notifications_total',
@@ -117,6 +131,10 @@ export function createMetrics(): { metrics: DaemonMetrics; registry: Registry } 
 
   const metrics: DaemonMetrics = {
     notification: (channel, outcome) => notifications.labels(channel, outcome).inc(),
+    watermarkPoll: (outcome) => watermarkPolls.labels(outcome).inc(),
+    watermarkToRun: (seconds) => {
+      if (usable(seconds)) watermarkToRun.set(seconds);
+    },
     deltaRound: (kind, outcome) => deltaRounds.labels(kind, outcome).inc(),
     subscriptionsActive: (n) => {
       if (usable(n)) subscriptionsActive.set(n);

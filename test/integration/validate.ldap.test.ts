@@ -25,6 +25,7 @@ import {
   preloadLdif,
   READER_DN,
   READER_PASSWORD,
+  SUFFIX,
   SYSTEM,
   userDn,
 } from '../support/slapdFixtures.js';
@@ -190,6 +191,8 @@ describe('idsync validate against a real slapd', () => {
       `✓ mappings[1].group.id: id "${opsUuid.toLowerCase()}" selects group devin-ops (1 member, readable)`,
       '✓ mappings[2].group.pattern: pattern "devin-e*" selects group devin-eng (2 members, readable)',
       '✓ mappings[3].group.dn: dn "CN=Devin-Eng, OU=Groups, DC=Example, DC=Com" selects group devin-eng (2 members, readable)',
+      // What the daemon's watch would poll (no syncprov on this server).
+      `✓ source.watch: ${SUFFIX} has no contextCSN (no syncprov overlay): the watch polls for the newest entryCSN, one subtree search per poll (index entryCSN eq to keep it cheap); source.watch is off`,
     ]);
     expect(run.lines.filter((l) => !l.startsWith('✓'))).toEqual([]);
   });

@@ -21,6 +21,7 @@ import { describeLdapFailure, describeResultCode, LdapBindError, LdapError, Ldap
 import { andOf, compileFilter, escapeFilterValue } from './filter.js';
 import { type LdapSettings, resolveSettings } from './profiles.js';
 import { rangedValues } from './ranges.js';
+import { describeOffer, detectWatermark } from './watermark.js';
 
 export type ProbeStatus = 'ok' | 'warning' | 'error';
 
@@ -81,9 +82,30 @@ export async function probeLdap(
     } else if (groups) {
       checks.push(...(await prober.mappings(selectors, groups, options.maxGroupsChecked ?? 200)));
     }
+    if (userBase.exists && groupBase.exists) checks.push(await watchCheck(conn, s, config));
     return dedupe(checks);
   } finally {
     await conn.close();
+  }
+}
+
+/**
+ * Which change watermark the server offers the daemon's watch (src/directory/ldap/watermark.ts),
+ * said whether or not `watch:` is set; an error only when the watch is on and has nothing to read.
+ */
+async function watchCheck(
+  conn: LdapConnection,
+  s: LdapSettings,
+  config: LdapSourceConfig,
+): Promise<ProbeCheck> {
+  const on = config.watch?.enabled === true;
+  const key = 'source.watch';
+  try {
+    const offer = describeOffer(await detectWatermark(await conn.session(), s));
+    return { key, status: 'ok', message: on ? offer : `${offer}; source.watch is off` };
+  } catch (err) {
+    const why = err instanceof LdapError ? err.message : describeLdapFailure(err, s.timeoutMs);
+    return { key, status: on ? 'error' : 'warning', message: `no change watermark to watch: ${why}` };
   }
 }
 
