@@ -26,6 +26,8 @@ interface SimulatorOptions {
   admin: boolean;
   faults?: string;
   latency?: number;
+  rateLimit?: number;
+  rateBurst?: number;
   semantics: Semantics;
 }
 
@@ -36,6 +38,13 @@ function parseIntArg(min: number, max: number) {
     if (n < min || n > max) throw new InvalidArgumentError(`expected an integer ${min}–${max}`);
     return n;
   };
+}
+
+function parsePositive(value: string): number {
+  const n = Number(value);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(value) || !(n > 0) || n > 1_000_000)
+    throw new InvalidArgumentError('expected a number > 0 (at most 1000000)');
+  return n;
 }
 
 function parseSemantics(value: string): Semantics {
@@ -72,6 +81,16 @@ export function simulatorCommand(): Command {
       .option('--faults <file.json>', 'fault rules ({ seed?, rules: [...] })')
       .option('--latency <ms>', 'add this latency to every request', parseIntArg(0, 600_000))
       .option(
+        '--rate-limit <rps>',
+        'a hidden token-bucket limit over every API request: beyond it 429 with Retry-After in seconds (counts: GET /_sim/rate-limit)',
+        parsePositive,
+      )
+      .option(
+        '--rate-burst <n>',
+        'requests the hidden bucket holds (default: one second of --rate-limit)',
+        parsePositive,
+      )
+      .option(
         '--semantics <mode>',
         'where the docs are silent: strict (409 instead of cascading; the default) or lenient (removals cascade, re-invites are no-ops)',
         parseSemantics,
@@ -81,6 +100,11 @@ export function simulatorCommand(): Command {
       // Usage errors throw CommanderError (exit 2 in main) instead of exiting the process here.
       .exitOverride()
       .action(async (opts: SimulatorOptions) => {
+        if (opts.rateBurst !== undefined && opts.rateLimit === undefined) {
+          process.stderr.write('idsync simulator: --rate-burst needs --rate-limit\n');
+          process.exitCode = EXIT.usage;
+          return;
+        }
         let seed: SimulatorSeed;
         let faults: FaultConfig | undefined;
         try {
@@ -111,6 +135,14 @@ export function simulatorCommand(): Command {
           admin: opts.admin,
           semantics: opts.semantics,
           ...(faults ? { faults } : {}),
+          ...(opts.rateLimit !== undefined
+            ? {
+                rateLimit: {
+                  requestsPerSecond: opts.rateLimit,
+                  ...(opts.rateBurst !== undefined ? { burst: Math.max(1, opts.rateBurst) } : {}),
+                },
+              }
+            : {}),
           logger: logger.child({ component: 'devin-simulator' }),
         });
         if (opts.semantics !== 'strict')

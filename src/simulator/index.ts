@@ -4,6 +4,11 @@
 export { type FaultConfig, FaultConfigSchema, type FaultRule } from './faults.js';
 export { ALL_PERMISSIONS, BUILTIN_ROLES, type GenerateSeedOptions, generateSeed } from './generate.js';
 export { type ProblemBody, SimError, type ValidationItem } from './problems.js';
+export {
+  type HiddenRateLimit,
+  HiddenRateLimitSchema,
+  type RateLimitStats,
+} from './rateLimit.js';
 export type { RequestLogEntry, RequestOutcome } from './requestLog.js';
 export { NOT_IMPLEMENTED_ROUTES } from './routes.js';
 export { loadSeedFile, parseSeed, SeedError, SimulatorSeed, type SimulatorSeedInput } from './seed.js';

@@ -5,6 +5,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyReply, type FastifyRequest
 import type { Logger } from 'pino';
 import { type FaultConfig, FaultConfigSchema, FaultEngine } from './faults.js';
 import { SimError, statusTitle } from './problems.js';
+import {
+  type HiddenRateLimit,
+  HiddenRateLimiter,
+  HiddenRateLimitSchema,
+  type RateLimitStats,
+} from './rateLimit.js';
 import { RequestLog, type RequestLogEntry, type RequestOutcome, UNMATCHED_ROUTE } from './requestLog.js';
 import {
   authenticate,
@@ -31,6 +37,10 @@ export interface RunningSimulator {
   clearRequests(): void;
   /** Current state in seed shape (re-seedable). */
   dump(): SimulatorSeed;
+  /** The hidden rate limit (null: none); its counts restart. */
+  setRateLimit(limit: HiddenRateLimit | null): void;
+  /** The hidden limit and how many requests it let through and refused (429). */
+  rateLimitStats(): RateLimitStats;
   readonly semantics: Semantics;
 }
 
@@ -48,6 +58,8 @@ export interface StartSimulatorOptions {
    */
   semantics?: Semantics;
   faults?: FaultConfig;
+  /** A token bucket over every API request that clients are not told about (429 beyond it). */
+  rateLimit?: HiddenRateLimit;
   logger?: Logger;
 }
 
@@ -98,6 +110,7 @@ export async function startSimulator(o: StartSimulatorOptions): Promise<RunningS
   let state = new SimState(original, { validated: true, semantics });
   const log = new RequestLog();
   const faults = new FaultEngine(o.faults);
+  const hidden = new HiddenRateLimiter(o.rateLimit ?? null);
   const ctxs = new WeakMap<IncomingMessage, ReqCtx>();
 
   const app = Fastify({
@@ -152,6 +165,17 @@ export async function startSimulator(o: StartSimulatorOptions): Promise<RunningS
       done: false,
     };
     ctxs.set(req.raw, ctx);
+    // The hidden limit is the server's edge: a refused request reaches no fault rule and no route.
+    const retryAfter = hidden.take();
+    if (retryAfter !== null) {
+      ctx.outcome = 'rate-limited';
+      reply.header('retry-after', retryAfter);
+      return sendProblem(
+        reply,
+        path,
+        new SimError(429, statusTitle(429), `Rate limit exceeded; retry after ${retryAfter} s`),
+      );
+    }
     const d = faults.decide(req.method, route);
     if (!d) return;
     if (d.latencyMs > 0) await sleep(d.latencyMs);
@@ -271,6 +295,22 @@ export async function startSimulator(o: StartSimulatorOptions): Promise<RunningS
       faults.set(r.data as FaultConfig);
       return faults.get();
     });
+    admin('GET', '/_sim/rate-limit');
+    app.get('/_sim/rate-limit', async () => hidden.stats());
+    admin('PUT', '/_sim/rate-limit');
+    app.put('/_sim/rate-limit', async (req, reply) => {
+      // null (or no body) removes the limit.
+      const body = req.body ?? null;
+      const r = HiddenRateLimitSchema.nullable().safeParse(body);
+      if (!r.success)
+        return sendProblem(
+          reply,
+          '/_sim/rate-limit',
+          new SimError(422, statusTitle(422), formatZodError(r.error), []),
+        );
+      hidden.set(r.data);
+      return hidden.stats();
+    });
     admin('GET', '/_sim/requests');
     app.get('/_sim/requests', async () => ({ entries: log.list(), counts: log.counts() }));
     admin('DELETE', '/_sim/requests');
@@ -317,6 +357,8 @@ export async function startSimulator(o: StartSimulatorOptions): Promise<RunningS
     counts: () => log.counts(),
     clearRequests: () => log.clear(),
     dump: () => state.dump(),
+    setRateLimit: (limit) => hidden.set(limit),
+    rateLimitStats: () => hidden.stats(),
     semantics,
   };
 }

@@ -3,6 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import {
   type FaultConfig,
+  type HiddenRateLimit,
   loadSeedFile,
   type RunningSimulator,
   type Semantics,
@@ -61,13 +62,20 @@ export interface TestSimulator extends RunningSimulator {
 }
 
 export async function startTestSimulator(
-  o: { seed?: SimulatorSeedInput; admin?: boolean; faults?: FaultConfig; semantics?: Semantics } = {},
+  o: {
+    seed?: SimulatorSeedInput;
+    admin?: boolean;
+    faults?: FaultConfig;
+    semantics?: Semantics;
+    rateLimit?: HiddenRateLimit;
+  } = {},
 ): Promise<TestSimulator> {
   const sim = await startSimulator({
     seed: o.seed ?? (await loadDemoSeed()),
     ...(o.admin !== undefined ? { admin: o.admin } : {}),
     ...(o.semantics !== undefined ? { semantics: o.semantics } : {}),
     ...(o.faults ? { faults: o.faults } : {}),
+    ...(o.rateLimit ? { rateLimit: o.rateLimit } : {}),
   });
   return Object.assign(sim, { api: (token: string | null = DEMO_TOKEN) => api(sim.url, token) });
 }
