@@ -5,6 +5,7 @@ import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { silentLogger } from '../log/logger.js';
+import type { BudgetStore } from './budget.js';
 import {
   DevinAbortedError,
   DevinApiError,
@@ -13,7 +14,7 @@ import {
   DevinResponseError,
   type RequestContext,
 } from './errors.js';
-import { RequestLimiter } from './limiter.js';
+import { type BudgetInfo, LimiterAbortedError, type Release, RequestLimiter } from './limiter.js';
 import { collectAll, paginate } from './pagination.js';
 import {
   backoffDelayMs,
@@ -51,8 +52,23 @@ export interface DevinClientOptions {
   apiPrefix?: string;
   /** Service-user token (`cog_…`). Never logged, never put in an error. */
   token: string;
-  /** Client-side budget; 0 = unlimited. Default 10. */
+  /**
+   * Client-side budget, the ceiling of the adaptive rate; 0 = unlimited (and nothing adapts).
+   * Default 10.
+   */
   maxRequestsPerSecond?: number;
+  /**
+   * Adapt the rate below maxRequestsPerSecond: grow while requests go through, cut on a 429
+   * (docs/rate-limits.md). Default true; false keeps the rate at maxRequestsPerSecond.
+   */
+  adaptiveRate?: boolean;
+  /**
+   * Where the budget lives: default this process. The daemon passes one in Redis
+   * (src/devin/sharedBudget.ts), so every replica and both of its clients share one rate and pause.
+   */
+  budget?: BudgetStore;
+  /** Told when the budget's rate, cuts or pause change (the daemon's gauges). */
+  onBudget?: (info: BudgetInfo) => void;
   /** Requests in flight at once. Default 4. */
   maxConcurrency?: number;
   /** Per-request timeout (one attempt). Default 30 s. */
@@ -169,16 +185,24 @@ export class DevinClient {
       );
     }
     const concurrency = options.maxConcurrency ?? 4;
+    this.log = (options.logger ?? silentLogger).child({ component: 'devin-client' });
     try {
       this.limiter = new RequestLimiter({
         requestsPerSecond: options.maxRequestsPerSecond ?? 10,
         concurrency,
+        adaptive: options.adaptiveRate ?? true,
+        ...(options.budget ? { store: options.budget } : {}),
+        ...(options.onBudget ? { onChange: options.onBudget } : {}),
+        onStoreError: (err) =>
+          this.log.warn(
+            { err: err instanceof Error ? err.message : String(err) },
+            'shared request budget unavailable; this process keeps its own budget meanwhile',
+          ),
       });
     } catch (err) {
       throw new DevinClientConfigError((err as Error).message);
     }
     this.transport = createTransport(concurrency);
-    this.log = (options.logger ?? silentLogger).child({ component: 'devin-client' });
     this.random = options.random ?? Math.random;
     this.onExchange = options.onExchange;
     // One abort listener per request in flight or waiting to retry: more than the default 10 may be.
@@ -205,6 +229,11 @@ export class DevinClient {
 
   stats(): ClientStats {
     return { ...this.counters, byRoute: { ...this.counters.byRoute } };
+  }
+
+  /** The request budget as this client last saw it (rate, cuts, pause). */
+  budget(): BudgetInfo {
+    return this.limiter.info();
   }
 
   // ---- self -------------------------------------------------------------------------------------
@@ -528,7 +557,13 @@ export class DevinClient {
     for (let attempt = 1; ; attempt++) {
       const ctx: RequestContext = { method: spec.method, route, path, attempts: attempt };
       if (this.aborted) throw this.abortedError(ctx, false);
-      const release = await this.limiter.acquire();
+      let release: Release;
+      try {
+        release = await this.limiter.acquire(this.aborter.signal);
+      } catch (err) {
+        if (err instanceof LimiterAbortedError) throw this.abortedError(ctx, false);
+        throw err;
+      }
       if (this.aborted) {
         release();
         throw this.abortedError(ctx, false);
@@ -536,6 +571,8 @@ export class DevinClient {
       const started = performance.now();
       let failure: Failure;
       let retryAfterMs: number | undefined;
+      /** How long a 429 holds every caller of the budget back. */
+      let throttleMs: number | undefined;
       let error: DevinError;
       try {
         this.count(route);
@@ -547,11 +584,19 @@ export class DevinClient {
           timeoutMs: this.timeoutMs,
           signal: this.aborter.signal,
         });
-        release();
+        retryAfterMs = parseRetryAfter(headerValue(res.headers['retry-after']));
+        if (res.status === 429) {
+          // A 429 means Devin wants every caller to slow down, not just this one: the budget
+          // pauses them all (every replica, when shared) and cuts the rate.
+          throttleMs = retryAfterMs ?? backoffDelayMs(attempt, this.retry, this.random);
+          release({ kind: 'throttled', pauseMs: throttleMs });
+        } else {
+          // Any other answer says the rate was acceptable; Devin's own 5xx trouble says nothing.
+          release(res.status < 500 ? { kind: 'ok' } : undefined);
+        }
         const durationMs = performance.now() - started;
         this.observe({ method: spec.method, route, status: res.status, durationMs, attempt });
         if (res.status >= 200 && res.status < 300) return this.parseBody(ctx, res.body, spec.schema);
-        retryAfterMs = parseRetryAfter(headerValue(res.headers['retry-after']));
         error = new DevinApiError(ctx, res.status, this.parseErrorBody(res.body), retryAfterMs);
         failure = { kind: 'status', status: res.status };
       } catch (err) {
@@ -568,9 +613,7 @@ export class DevinClient {
       if (this.aborted) throw this.abortedError(ctx, failure.kind === 'status' || failure.sent);
       if (attempt >= this.retry.maxAttempts || !isRetryable(spec.method, failure)) throw error;
       if (retryAfterMs !== undefined && retryAfterMs > this.retry.maxRetryAfterMs) throw error;
-      const delay = retryAfterMs ?? backoffDelayMs(attempt, this.retry, this.random);
-      // A 429 means the server wants every caller to slow down, not just this one.
-      if (failure.kind === 'status' && failure.status === 429) this.limiter.pause(Date.now() + delay);
+      const delay = retryAfterMs ?? throttleMs ?? backoffDelayMs(attempt, this.retry, this.random);
       this.counters.retries++;
       this.log.warn(
         {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RequestLimiter, sleep } from '../../../src/devin/limiter.js';
+import { LimiterAbortedError, RequestLimiter, sleep } from '../../../src/devin/limiter.js';
 import { runTaskPool } from '../../../src/util/taskPool.js';
 
 describe('RequestLimiter', () => {
@@ -20,8 +20,8 @@ describe('RequestLimiter', () => {
     expect(peak).toBe(3);
   });
 
-  it('spends at most one second of burst, then the steady rate', async () => {
-    const limiter = new RequestLimiter({ requestsPerSecond: 50, concurrency: 100 });
+  it('fixed (adaptive: false): spends at most one second of burst, then the steady rate', async () => {
+    const limiter = new RequestLimiter({ requestsPerSecond: 50, concurrency: 100, adaptive: false });
     const started = Date.now();
     await Promise.all(
       Array.from({ length: 75 }, async () => {
@@ -40,6 +40,44 @@ describe('RequestLimiter', () => {
     const started = Date.now();
     (await limiter.acquire())();
     expect(Date.now() - started).toBeGreaterThanOrEqual(280);
+  });
+
+  it('adaptive: starts below the ceiling, and a 429 pauses every caller and cuts the rate', async () => {
+    const limiter = new RequestLimiter({ requestsPerSecond: 100, concurrency: 8 });
+    expect(limiter.info().rate).toBe(10);
+    const first = await limiter.acquire();
+    first({ kind: 'throttled', pauseMs: 300 });
+    const started = Date.now();
+    await Promise.all(
+      Array.from({ length: 3 }, async () => {
+        (await limiter.acquire())({ kind: 'ok' });
+      }),
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(280);
+    expect(limiter.info().cuts).toBe(1);
+    expect(limiter.info().rate).toBeLessThan(10);
+  });
+
+  it('adaptive: the rate grows while requests go through and the budget holds them back', async () => {
+    const limiter = new RequestLimiter({ requestsPerSecond: 1000, concurrency: 4 });
+    // ~1.5 s of limited sending at 10/s and up: the slow start doubles it at least once.
+    const until = Date.now() + 1500;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (Date.now() < until) (await limiter.acquire())({ kind: 'ok' });
+      }),
+    );
+    expect(limiter.info().rate).toBeGreaterThan(20);
+    expect(limiter.info().cuts).toBe(0);
+  });
+
+  it('stops waiting when the signal aborts (a long Retry-After must not hold a shutdown)', async () => {
+    const limiter = new RequestLimiter({ requestsPerSecond: 10, concurrency: 1 });
+    (await limiter.acquire())({ kind: 'throttled', pauseMs: 60_000 });
+    const ac = new AbortController();
+    const waiting = limiter.acquire(ac.signal);
+    setTimeout(() => ac.abort(), 20);
+    await expect(waiting).rejects.toBeInstanceOf(LimiterAbortedError);
   });
 
   it('rejects nonsense settings', () => {
