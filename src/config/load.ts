@@ -417,6 +417,7 @@ function build(
       apiPrefix: cfg.devin.apiPrefix,
       token: secretOf(cfg.devin.token, 'devin.tokenFile'),
       maxRequestsPerSecond: cfg.devin.maxRequestsPerSecond,
+      adaptiveRate: cfg.devin.adaptiveRate,
       maxConcurrency: cfg.devin.maxConcurrency,
       timeoutMs: cfg.devin.timeoutMs,
     },

@@ -569,7 +569,15 @@ export const DevinSchema = z
         }
       })
       .default(10)
-      .describe('Client-side request budget; 0 = unlimited, else at least 1.'),
+      .describe(
+        'Client-side request budget, requests per second: the ceiling the adaptive rate never exceeds (or the fixed rate with adaptiveRate false); 0 = unlimited and nothing adapts, else at least 1.',
+      ),
+    adaptiveRate: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Adapt the rate below maxRequestsPerSecond as TCP does (docs/rate-limits.md): start at 10/s, grow while requests go through, cut on a 429 and pause every caller for its Retry-After; the daemon shares the rate through Redis with every replica. false = always maxRequestsPerSecond.',
+      ),
     maxConcurrency: z.int().min(1).max(64).default(4).describe('Requests in flight at once.'),
     timeoutMs: timerMs.default(30_000).describe('Timeout of one request attempt, in milliseconds.'),
   })

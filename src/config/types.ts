@@ -12,7 +12,13 @@ import type { Position } from './yamlSource.js';
 export type DevinSettings = Required<
   Pick<
     DevinClientOptions,
-    'baseUrl' | 'apiPrefix' | 'token' | 'maxRequestsPerSecond' | 'maxConcurrency' | 'timeoutMs'
+    | 'baseUrl'
+    | 'apiPrefix'
+    | 'token'
+    | 'maxRequestsPerSecond'
+    | 'adaptiveRate'
+    | 'maxConcurrency'
+    | 'timeoutMs'
   >
 >;
 

@@ -16,6 +16,7 @@ import {
 import { createOpProcessor } from '../apply/queue/opWorker.js';
 import type { LoadedConfig } from '../config/index.js';
 import { DevinClient } from '../devin/client.js';
+import { RedisBudgetStore } from '../devin/sharedBudget.js';
 import { resolveSettings } from '../directory/ldap/profiles.js';
 import { createNotifyParts, type Notifier } from '../notify/queue.js';
 import { secretsOf } from '../notify/secrets.js';
@@ -170,7 +171,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     : undefined;
   const ledger = new RedisStateStore(redis, tuning.prefix);
   const onExchange = observeDevinExchanges(metrics);
-  const readClient = new DevinClient({ ...config.devin, logger, onExchange });
+  // One request budget for both clients of every replica, in Redis (docs/rate-limits.md).
+  const budget = {
+    budget: new RedisBudgetStore(redis, tuning.prefix),
+    onBudget: (b: { rate: number }) => metrics.devinRequestRate?.(b.rate),
+  };
+  const readClient = new DevinClient({ ...config.devin, logger, onExchange, ...budget });
   const service = new QueueRunService({
     store,
     syncQueue,
@@ -256,6 +262,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       logger,
       retry: { maxRetryAfterMs: 0 },
       onExchange,
+      ...budget,
     });
     const workerOptions = {
       ...connection,
@@ -306,9 +313,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       {
         ...workerOptions,
         concurrency: tuning.opConcurrency,
-        // Shared by every replica. An op is one request, sometimes two (a read before a write), so
-        // this keeps Devin near the budget; each process's client also enforces it on its own. A
-        // limiter must exist for queue.rateLimit() (429s) to take effect, hence the huge default.
+        // Shared by every replica, at the ceiling (maxRequestsPerSecond): an op is one request or
+        // two, so it never holds jobs below the adaptive rate, which the clients' shared budget
+        // enforces. A limiter must exist for queue.rateLimit() (429s) to take effect, hence the
+        // huge default.
         limiter:
           rps > 0
             ? { max: Math.max(1, Math.floor(rps)), duration: 1000 }

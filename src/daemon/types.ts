@@ -174,6 +174,8 @@ export interface DaemonMetrics extends Partial<EntraMetrics>, Partial<NotifyMetr
   lastSuccess(epochSeconds: number): void;
   /** From a webhook's arrival to the run that carried it finishing without failures. */
   webhookToConverged(seconds: number): void;
+  /** The Devin request budget's rate now, requests/s (docs/rate-limits.md). */
+  devinRequestRate?(rate: number): void;
 }
 
 export const NO_METRICS: DaemonMetrics = {

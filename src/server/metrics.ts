@@ -72,6 +72,11 @@ export function createMetrics(): { metrics: DaemonMetrics; registry: Registry } 
     labelNames: ['route', 'status'] as const,
     registers,
   });
+  const devinRate = new Gauge({
+    name: 'idsync_devin_request_rate',
+    help: 'Requests per second the Devin request budget grants now: the adaptive rate (shared by the replicas), or maxRequestsPerSecond when fixed; absent without a budget.',
+    registers,
+  });
   const lastSuccess = new Gauge({
     name: 'idsync_last_success_timestamp_seconds',
     help: 'Unix time at which the most recent run finished without failures (0: none yet).',
@@ -155,6 +160,9 @@ export function createMetrics(): { metrics: DaemonMetrics; registry: Registry } 
       if (usable(groups)) sourceObjects.labels('groups').set(groups);
     },
     devinRequest: (route, status) => devinRequests.labels(route, String(status)).inc(),
+    devinRequestRate: (rate) => {
+      if (usable(rate)) devinRate.set(rate);
+    },
     lastSuccess: (epochSeconds) => {
       if (usable(epochSeconds)) lastSuccess.set(epochSeconds);
     },

@@ -71,6 +71,7 @@ describe('the committed example', () => {
       apiPrefix: '/v3',
       token: 'cog_example',
       maxRequestsPerSecond: 10,
+      adaptiveRate: true,
       maxConcurrency: 4,
       timeoutMs: 30_000,
     });
