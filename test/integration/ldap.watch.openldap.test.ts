@@ -10,22 +10,18 @@
 // - another server, or the same one restored from a backup (contextCSN back), asks for a full
 //   reconcile; a failed poll asks for nothing, and recovering at another server is a failover;
 // - two replicas: one polls.
-// The run itself is not started here (the trigger is recorded): daemon.watch.test.ts runs
-// `idsync run` end to end.
+// The run itself is not started here (test/support/watchRig.ts records the trigger):
+// daemon.watch.test.ts runs `idsync run` end to end.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { LdapSourceConfig } from '../../src/config/types.js';
 import { fullReconcileKey } from '../../src/daemon/fullReconcile.js';
-import { NO_METRICS, type RunService } from '../../src/daemon/types.js';
-import { WatermarkPoller, watchKeys } from '../../src/daemon/watermark.js';
-import { resolveSettings } from '../../src/directory/ldap/profiles.js';
-import { silentLogger } from '../../src/log/logger.js';
+import { watchKeys } from '../../src/daemon/watermark.js';
 import { waitFor } from '../support/daemonRig.js';
-import { type LdapProxy, startLdapProxy } from '../support/ldapProxy.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { freePort, ldifEntry, run, type Slapd, startSlapd } from '../support/slapd.js';
+import { startWatch, type Watch } from '../support/watchRig.js';
 
 const SUFFIX = 'dc=example,dc=com';
 const PEOPLE = `ou=people,${SUFFIX}`;
@@ -78,7 +74,6 @@ let redis: Redis;
 let withSyncprov: Slapd;
 let plain: Slapd;
 let other: Slapd;
-const cleanup: Array<() => Promise<unknown>> = [];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
@@ -94,7 +89,7 @@ beforeAll(async () => {
 
 // Each test's pollers stop with it: a poller left running would poll through the next tests.
 afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
+  for (const w of watches.splice(0)) await w.stop().catch(() => undefined);
 });
 
 afterAll(async () => {
@@ -103,75 +98,34 @@ afterAll(async () => {
   await redisServer?.stop();
 });
 
-interface Watch {
-  poller: WatermarkPoller;
-  proxy: LdapProxy;
-  triggers: Array<{ trigger: string; reason?: string }>;
-  polls: string[];
-  /** Resolves once `n` more polls have been counted. */
-  afterPolls(n: number): Promise<void>;
-}
+const watches: Watch[] = [];
 
 async function watch(
   server: Slapd,
   prefix: string,
   o: { intervalMs?: number; debounceMs?: number; bindDN?: string; password?: string; leaseMs?: number } = {},
 ): Promise<Watch> {
-  const proxy = await startLdapProxy(server.url);
-  const config: LdapSourceConfig = {
-    type: 'ldap',
-    url: proxy.url,
-    bindDN: o.bindDN ?? WATCHER,
-    bindPassword: o.password ?? WATCHER_PW,
-    profile: 'openldap',
-    userBase: PEOPLE,
-    groupBase: GROUPS,
-    insecureSkipVerify: false,
-    timeoutMs: 3000,
-    connectTimeoutMs: 1000,
-  };
-  const triggers: Watch['triggers'] = [];
-  const polls: string[] = [];
-  const trigger: RunService['trigger'] = async (t) => {
-    triggers.push({ trigger: t.trigger, ...(t.reason !== undefined ? { reason: t.reason } : {}) });
-    return { runId: `run-${triggers.length}`, coalesced: false };
-  };
-  const poller = new WatermarkPoller({
-    settings: resolveSettings(config),
-    watch: { enabled: true, intervalMs: o.intervalMs ?? 150, debounceMs: o.debounceMs ?? 300 },
+  const w = await startWatch({
+    serverUrl: server.url,
     redis,
     prefix,
-    logger: silentLogger,
-    metrics: { ...NO_METRICS, watermarkPoll: (outcome) => polls.push(outcome) },
-    trigger,
+    source: {
+      bindDN: o.bindDN ?? WATCHER,
+      bindPassword: o.password ?? WATCHER_PW,
+      profile: 'openldap',
+      userBase: PEOPLE,
+      groupBase: GROUPS,
+    },
+    ...(o.intervalMs !== undefined ? { intervalMs: o.intervalMs } : {}),
+    ...(o.debounceMs !== undefined ? { debounceMs: o.debounceMs } : {}),
     ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
   });
-  cleanup.push(
-    () => poller.stop(),
-    () => proxy.close(),
-  );
-  return {
-    poller,
-    proxy,
-    triggers,
-    polls,
-    afterPolls: async (n) => {
-      const target = polls.length + n;
-      await waitFor(async () => (polls.length >= target ? true : undefined), `${n} polls`, 20_000, 20);
-    },
-  };
+  watches.push(w);
+  return w;
 }
 
-const triggered = (w: Watch, n: number, what: string) =>
-  waitFor(async () => (w.triggers.length >= n ? w.triggers[n - 1] : undefined), what, 20_000, 20);
-
-/** Starts the poller and waits for its first reading's run and a quiet poll after it. */
-async function started(w: Watch): Promise<void> {
-  w.poller.start();
-  const first = await triggered(w, 1, 'the run of the first reading');
-  expect(first.reason).toMatch(/first \w+ reading/);
-  await w.afterPolls(2);
-}
+const triggered = (w: Watch, n: number, what: string) => w.triggered(n, what);
+const started = (w: Watch) => w.started();
 
 describe('OpenLDAP with syncprov: contextCSN', () => {
   it('a change moves contextCSN and asks for one watch run; an idle poll is one base-scope read of the suffix', async () => {
