@@ -4,6 +4,7 @@
 // empty. The rest is fetched slice by slice with `member;range=<lo>-*` until a slice ends in `*`.
 // https://learn.microsoft.com/en-us/windows/win32/adsi/attribute-range-retrieval
 import type { Entry } from 'ldapts';
+import { type RawEntry, rawStrings } from './entry.js';
 
 export interface RangeSlice {
   lo: number;
@@ -58,6 +59,21 @@ export function rangedValues(entry: Entry, attribute: string): RangedValues | un
     const values = toStrings(entry[key]);
     if (values.length === 0) continue;
     return { description: key, slice: parsed.slice, values };
+  }
+  return undefined;
+}
+
+/** rangedValues for an entry as ldapts parsed it (entry.ts): the same answer, read off the attribute list. */
+export function rawRangedValues(entry: RawEntry, attribute: string): RangedValues | undefined {
+  const want = attribute.toLowerCase();
+  for (const a of entry.attributes) {
+    // Most attributes carry no option at all: skip them without splitting.
+    if (!a.type.includes(';')) continue;
+    const parsed = parseRangedDescription(a.type);
+    if (!parsed || parsed.attribute.toLowerCase() !== want) continue;
+    const values = rawStrings(a);
+    if (values.length === 0) continue;
+    return { description: a.type, slice: parsed.slice, values: [...values] };
   }
   return undefined;
 }

@@ -31,7 +31,16 @@ import type {
   DirectoryWarningCode,
 } from '../types.js';
 import type { LdapConnection } from './connection.js';
-import { attr, idValue, isGuidAttribute, REQUIRED_MEMBER_ATTRIBUTE, strings, type Value } from './entry.js';
+import {
+  attr,
+  idValue,
+  isGuidAttribute,
+  type RawEntry,
+  RawEntryReader,
+  REQUIRED_MEMBER_ATTRIBUTE,
+  strings,
+  type Value,
+} from './entry.js';
 import { describeLdapFailure, LdapConfigError, LdapError } from './errors.js';
 import { andOf, compileFilter, type FilterNode, parseFilter } from './filter.js';
 import {
@@ -42,7 +51,8 @@ import {
   readsUidMembers,
   userAttributes,
 } from './profiles.js';
-import { RangeReadError, rangeDescription, rangedValues, readRemainingSlices } from './ranges.js';
+import { RangeReadError, rangeDescription, rawRangedValues, readRemainingSlices } from './ranges.js';
+import { searchPagesRaw } from './search.js';
 
 export type ReadPhase = 'users' | 'disabled' | 'groups' | 'members' | 'non-users';
 
@@ -99,12 +109,16 @@ interface RawGroup {
   id: string;
   name: string;
   dn: string;
-  /** Member DNs as the server sent them. */
-  members: string[];
+  /**
+   * Member DN values in the order read: a user's index (UserIndex.list) when the value is that
+   * user's DN exactly as the server sent it (the usual case, matched while the page is read), else
+   * the value itself, resolved after all groups are read.
+   */
+  members: Array<number | string>;
   /** User names from uid member attributes (memberUid). */
   memberUids: string[];
   /** membership: memberOf: the groups this group's memberOf names (DNs as sent). */
-  memberOf: string[];
+  memberOf: readonly string[];
   /** objectClass values, lower case; empty when the server returned none. */
   classes: string[];
   /** Values read per member attribute (lower-case name), slices included. */
@@ -112,19 +126,60 @@ interface RawGroup {
   unreadable?: string;
 }
 
-/** `name → id`, or AMBIGUOUS when two users share it. */
-const AMBIGUOUS = '\u0000ambiguous';
-
-interface UserIndex {
-  byId: Map<string, DirectoryUser>;
-  /** Entry DN exactly as the server sent it → id. */
-  byRawDn: Map<string, string>;
-  /** uidAttribute value → id (exact), and lower-cased (the fallback). Only with uid members. */
-  byUid: Map<string, string>;
-  byUidLower: Map<string, string>;
-  /** membership: memberOf: user id → the memberOf DNs as sent. */
-  memberOf: Map<string, string[]>;
+/** A member attribute whose values came in range slices, to be read on from `next`. */
+interface RangedRead {
+  group: RawGroup;
+  attribute: string;
+  next: number;
 }
+
+/** A group entry taken apart as it arrived (undefined: it has no id), kept once its page is whole. */
+interface StagedGroup {
+  group: RawGroup;
+  ranged: RangedRead[];
+  /** Ranges were asked for and none came: the member list is read whole afterwards. */
+  needPlain: boolean;
+}
+
+/** In a name index: more than one user has the name. */
+const AMBIGUOUS = -1;
+
+/** Users are numbered in the order read; the indexes below map to positions in `list`. */
+interface UserIndex {
+  list: DirectoryUser[];
+  byId: Map<string, number>;
+  /** Entry DN exactly as the server sent it → index. */
+  byRawDn: Map<string, number>;
+  /**
+   * uidAttribute values per user (only with uid members). Indexed by name only when a group
+   * has a uid member value (uidIndex), which a directory of groupOfNames never has.
+   */
+  uidValues?: Array<readonly string[] | undefined>;
+  /** membership: memberOf: user index → the memberOf DNs as sent. */
+  memberOf: Map<number, readonly string[]>;
+}
+
+/** A user entry taken apart as it arrived; kept, or counted as skipped, once its page is whole. */
+interface StagedUser {
+  dn: string;
+  /** Undefined: the entry has no id. */
+  user?: DirectoryUser;
+  /** userAccountControl was not readable (the user is read as disabled). */
+  uacUnknown: boolean;
+  uids?: readonly string[];
+  memberOf?: readonly string[];
+  /** memberOf came in range slices that are not followed. */
+  slicedMemberOf: boolean;
+}
+
+/** uidAttribute value → user index (exact), and lower-cased (the fallback); AMBIGUOUS when shared. */
+interface UidIndex {
+  byUid: Map<string, number>;
+  byUidLower: Map<string, number>;
+}
+
+/** A normalised DN → the user (index into UserIndex.list) or the group (id) it names. */
+type NamedEntry = { kind: 'user'; index: number } | { kind: 'group'; id: string };
 
 export class LdapReader {
   private readonly incomplete: string[] = [];
@@ -132,6 +187,10 @@ export class LdapReader {
   private readonly hidden: DirectoryWarning[] = [];
   private readonly log: Logger;
   private totalPages = 0;
+  /** Reads the listings' entries (all share the explicit buffer attributes). */
+  private readonly entries: RawEntryReader;
+  /** The users' DNs as sent → index, once the users are read: member values are matched as they arrive. */
+  private userByRawDn: ReadonlyMap<string, number> = new Map();
 
   constructor(
     private readonly conn: LdapConnection,
@@ -140,6 +199,7 @@ export class LdapReader {
     private readonly progress?: ProgressHook,
   ) {
     this.log = log;
+    this.entries = new RawEntryReader(this.bufferAttributes());
   }
 
   async read(): Promise<DirectorySnapshot> {
@@ -148,6 +208,7 @@ export class LdapReader {
     const userFilter = compileFilter(s.userFilter);
 
     const users = await this.readUsers(userFilter);
+    this.userByRawDn = users.byRawDn;
     if (s.disabledFilter !== undefined) await this.readDisabled(userFilter, users);
     const groups = await this.readGroups();
     const { resolved, warnings } = await this.resolve(users, groups);
@@ -155,7 +216,7 @@ export class LdapReader {
     const snapshot: DirectorySnapshot = {
       source: s.origin,
       readAt: new Date().toISOString(),
-      users: [...users.byId.values()],
+      users: users.list,
       groups: resolved,
       complete: this.incomplete.length === 0,
       incompleteReasons: [...this.incomplete],
@@ -182,38 +243,52 @@ export class LdapReader {
    * Failures become the result's `failure`, except a base that does not exist, which is a
    * configuration error and thrown.
    */
-  private async list(listing: Listing, onPage: (entries: Entry[]) => void): Promise<ListingResult> {
+  private async list<T>(
+    listing: Listing,
+    take: (entry: RawEntry) => T,
+    keep: (taken: T[]) => void,
+  ): Promise<ListingResult> {
     const s = this.s;
     const result: ListingResult = { pages: 0, entries: 0 };
     try {
       const client = await this.conn.session();
-      const pages = client.searchPaginated(listing.base, {
-        scope: 'sub',
+      // Entries as parsed, not as ldapts' toObject would copy them (search.ts, entry.ts), each
+      // taken apart while it is fresh, then dropped; what was taken is kept once its page is whole.
+      let staged: T[] = [];
+      const search = {
+        scope: 'sub' as const,
         filter: listing.filter,
         attributes: listing.attributes,
         explicitBufferAttributes: this.bufferAttributes(),
-        paged: { pageSize: s.pageSize },
+        pageSize: s.pageSize,
         timeLimit: s.timeLimitSeconds,
-      });
-      for await (const page of pages) {
-        result.pages++;
-        this.totalPages++;
-        result.entries += page.searchEntries.length;
-        onPage(page.searchEntries);
-        if (page.searchReferences.length > 0) {
-          // Continuation references point at other partitions (AD's DomainDnsZones and the like);
-          // they are not followed, which matches what the base DN asked for.
+      };
+      await searchPagesRaw(client, listing.base, search, {
+        entry: (entry) => {
+          staged.push(take(entry));
+        },
+        end: async (page) => {
+          const taken = staged;
+          staged = [];
+          result.pages++;
+          this.totalPages++;
+          result.entries += page.entries;
+          keep(taken);
+          if (page.references.length > 0) {
+            // Continuation references point at other partitions (AD's DomainDnsZones and the like);
+            // they are not followed, which matches what the base DN asked for.
+            this.log.debug(
+              { phase: listing.phase, references: page.references },
+              'search references ignored',
+            );
+          }
           this.log.debug(
-            { phase: listing.phase, references: page.searchReferences },
-            'search references ignored',
+            { phase: listing.phase, page: result.pages, entries: result.entries },
+            'LDAP page read',
           );
-        }
-        this.log.debug(
-          { phase: listing.phase, page: result.pages, entries: result.entries },
-          'LDAP page read',
-        );
-        await this.progress?.({ phase: listing.phase, pages: result.pages, entries: result.entries });
-      }
+          await this.progress?.({ phase: listing.phase, pages: result.pages, entries: result.entries });
+        },
+      });
     } catch (err) {
       if (err instanceof NoSuchObjectError && result.entries === 0) {
         throw new LdapConfigError(
@@ -253,12 +328,13 @@ export class LdapReader {
 
   private async readUsers(filter: Filter): Promise<UserIndex> {
     const s = this.s;
-    const byId = new Map<string, DirectoryUser>();
-    const byRawDn = new Map<string, string>();
-    const byUid = new Map<string, string>();
-    const byUidLower = new Map<string, string>();
-    const memberOf = new Map<string, string[]>();
+    const r = this.entries;
+    const list: DirectoryUser[] = [];
+    const byId = new Map<string, number>();
+    const byRawDn = new Map<string, number>();
+    const memberOf = new Map<number, readonly string[]>();
     const withUids = readsUidMembers(s);
+    const uidValues: Array<readonly string[] | undefined> | undefined = withUids ? [] : undefined;
     const withMemberOf = s.membership === 'memberOf';
     const slicedMemberOf: string[] = [];
     const attributes = userAttributes(s);
@@ -275,64 +351,72 @@ export class LdapReader {
         filterText: s.userFilter,
         attributes,
       },
-      (entries) => {
-        for (const entry of entries) {
-          const id = idValue(attr(entry, s.idAttribute), s.idAttribute);
-          if (id === undefined) {
+      (entry): StagedUser => {
+        const id = idValue(r.value(entry, s.idAttribute), s.idAttribute);
+        if (id === undefined) return { dn: entry.name, uacUnknown: false, slicedMemberOf: false };
+        const email =
+          (
+            first(r.value(entry, s.emailAttribute)) ??
+            (s.emailFallbackAttribute ? first(r.value(entry, s.emailFallbackAttribute)) : undefined)
+          )?.trim() ?? null;
+        const name = first(r.value(entry, s.nameAttribute)) ?? first(r.value(entry, 'cn')) ?? email ?? id;
+        let enabled = true;
+        let uacUnknown = false;
+        if (s.disabledByUserAccountControl) {
+          const uac = Number(first(r.value(entry, 'userAccountControl')));
+          if (Number.isInteger(uac)) {
+            enabled = (uac & ACCOUNTDISABLE) === 0;
+          } else {
+            // Not readable by the bind account: unknown is treated as disabled (fail closed).
+            enabled = false;
+            uacUnknown = true;
+          }
+        }
+        const user: DirectoryUser = { id, email, name, enabled, ref: entry.name };
+        if (s.extraUserAttributes.length > 0) {
+          const attrs: Record<string, string | string[]> = {};
+          for (const a of s.extraUserAttributes) {
+            const v = r.strings(entry, a);
+            if (v.length === 1) attrs[a] = v[0] as string;
+            else if (v.length > 1) attrs[a] = [...v];
+          }
+          user.attrs = attrs;
+        }
+        const staged: StagedUser = { dn: entry.name, user, uacUnknown, slicedMemberOf: false };
+        if (withUids) {
+          const names = r.strings(entry, s.uidAttribute);
+          if (names.length > 0) staged.uids = names;
+        }
+        if (withMemberOf) {
+          const sliced = rawRangedValues(entry, MEMBER_OF);
+          const values = sliced ? sliced.values : r.strings(entry, MEMBER_OF);
+          // AD hands out a long memberOf in slices too; the rest is not followed here, so the
+          // user's groups are not known in full.
+          staged.slicedMemberOf = sliced !== undefined && sliced.slice.hi !== '*';
+          if (values.length > 0) staged.memberOf = values;
+        }
+        return staged;
+      },
+      (taken) => {
+        for (const t of taken) {
+          const user = t.user;
+          if (user === undefined) {
             withoutId++;
-            exampleWithoutId ??= entry.dn;
+            exampleWithoutId ??= t.dn;
             continue;
           }
-          if (byId.has(id)) {
+          if (byId.has(user.id)) {
             duplicates++;
             continue;
           }
-          const email =
-            (
-              first(attr(entry, s.emailAttribute)) ??
-              (s.emailFallbackAttribute ? first(attr(entry, s.emailFallbackAttribute)) : undefined)
-            )?.trim() ?? null;
-          const name = first(attr(entry, s.nameAttribute)) ?? first(attr(entry, 'cn')) ?? email ?? id;
-          let enabled = true;
-          if (s.disabledByUserAccountControl) {
-            const uac = Number(first(attr(entry, 'userAccountControl')));
-            if (Number.isInteger(uac)) {
-              enabled = (uac & ACCOUNTDISABLE) === 0;
-            } else {
-              // Not readable by the bind account: unknown is treated as disabled (fail closed).
-              enabled = false;
-              withoutUac++;
-            }
-          }
-          const user: DirectoryUser = { id, email, name, enabled, ref: entry.dn };
-          if (s.extraUserAttributes.length > 0) {
-            const attrs: Record<string, string | string[]> = {};
-            for (const a of s.extraUserAttributes) {
-              const v = strings(attr(entry, a));
-              if (v.length === 1) attrs[a] = v[0] as string;
-              else if (v.length > 1) attrs[a] = v;
-            }
-            user.attrs = attrs;
-          }
-          byId.set(id, user);
-          byRawDn.set(entry.dn, id);
-          if (withUids) {
-            for (const name of strings(attr(entry, s.uidAttribute))) {
-              const t = name.trim();
-              if (t === '') continue;
-              byUid.set(t, byUid.has(t) && byUid.get(t) !== id ? AMBIGUOUS : id);
-              const lower = t.toLowerCase();
-              byUidLower.set(lower, byUidLower.has(lower) && byUidLower.get(lower) !== id ? AMBIGUOUS : id);
-            }
-          }
-          if (withMemberOf) {
-            const sliced = rangedValues(entry, MEMBER_OF);
-            const values = sliced ? sliced.values : strings(attr(entry, MEMBER_OF));
-            // AD hands out a long memberOf in slices too; the rest is not followed here, so the
-            // user's groups are not known in full.
-            if (sliced && sliced.slice.hi !== '*') slicedMemberOf.push(entry.dn);
-            if (values.length > 0) memberOf.set(id, values);
-          }
+          if (t.uacUnknown) withoutUac++;
+          const index = list.length;
+          list.push(user);
+          byId.set(user.id, index);
+          byRawDn.set(t.dn, index);
+          uidValues?.push(t.uids);
+          if (t.slicedMemberOf) slicedMemberOf.push(t.dn);
+          if (t.memberOf !== undefined) memberOf.set(index, t.memberOf);
         }
       },
     );
@@ -356,10 +440,10 @@ export class LdapReader {
         'users without a readable userAccountControl are treated as disabled; grant the bind account read access to it',
       );
     }
-    return { byId, byRawDn, byUid, byUidLower, memberOf };
+    return { list, byId, byRawDn, ...(uidValues === undefined ? {} : { uidValues }), memberOf };
   }
 
-  private async readDisabled(userFilter: Filter, users: { byId: Map<string, DirectoryUser> }): Promise<void> {
+  private async readDisabled(userFilter: Filter, users: UserIndex): Promise<void> {
     const s = this.s;
     const disabledText = s.disabledFilter as string;
     if (matchesAnyLockout(parseFilter(disabledText))) {
@@ -378,11 +462,9 @@ export class LdapReader {
         filterText: `(&${s.userFilter}${disabledText}) (disabledFilter)`,
         attributes: [s.idAttribute],
       },
-      (entries) => {
-        for (const entry of entries) {
-          const id = idValue(attr(entry, s.idAttribute), s.idAttribute);
-          if (id !== undefined) disabled.add(id);
-        }
+      (entry) => idValue(this.entries.value(entry, s.idAttribute), s.idAttribute),
+      (ids) => {
+        for (const id of ids) if (id !== undefined) disabled.add(id);
       },
     );
     // Without the full list nobody is known to be enabled, and an incomplete read still makes
@@ -391,7 +473,7 @@ export class LdapReader {
     if (unknown) {
       this.markIncomplete('disabledFilter not fully read: every user is treated as disabled in this run');
     }
-    for (const user of users.byId.values()) {
+    for (const user of users.list) {
       if (unknown || disabled.has(user.id)) user.enabled = false;
     }
   }
@@ -400,9 +482,10 @@ export class LdapReader {
 
   private async readGroups(): Promise<RawGroup[]> {
     const s = this.s;
+    const r = this.entries;
     const groups: RawGroup[] = [];
     const seen = new Set<string>();
-    const ranged: Array<{ group: RawGroup; attribute: string; next: number }> = [];
+    const ranged: RangedRead[] = [];
     const needPlain: RawGroup[] = [];
     const byMemberOf = s.membership === 'memberOf';
     const memberRequest = s.memberAttributes.map((a) =>
@@ -418,44 +501,51 @@ export class LdapReader {
         filterText: s.groupFilter,
         attributes: groupAttributes(s, memberRequest),
       },
-      (entries) => {
-        for (const entry of entries) {
-          const id = idValue(attr(entry, s.idAttribute), s.idAttribute);
-          if (id === undefined) {
+      (entry): StagedGroup | undefined => {
+        const id = idValue(r.value(entry, s.idAttribute), s.idAttribute);
+        if (id === undefined) return undefined;
+        const group: RawGroup = {
+          id,
+          name: first(r.value(entry, s.groupNameAttribute)) ?? first(r.value(entry, 'cn')) ?? entry.name,
+          dn: entry.name,
+          members: [],
+          memberUids: [],
+          memberOf: [],
+          classes: r.strings(entry, 'objectClass').map((c) => c.trim().toLowerCase()),
+          counts: new Map(),
+        };
+        const staged: StagedGroup = { group, ranged: [], needPlain: false };
+        if (byMemberOf) {
+          group.memberOf = r.strings(entry, MEMBER_OF);
+          return staged;
+        }
+        let sawRange = false;
+        for (const a of s.memberAttributes) {
+          const slice = rawRangedValues(entry, a);
+          if (slice) {
+            sawRange = true;
+            this.addMembers(group, a, slice.values);
+            if (slice.slice.hi !== '*') staged.ranged.push({ group, attribute: a, next: slice.slice.hi + 1 });
+          } else if (s.rangeSize === undefined) {
+            this.addMembers(group, a, r.strings(entry, a));
+          }
+        }
+        // Asked for ranges and got none: either an empty group, or a server without range
+        // retrieval (OpenLDAP ignores the option and returns nothing). Only a plain read tells.
+        staged.needPlain = s.rangeSize !== undefined && !sawRange;
+        return staged;
+      },
+      (taken) => {
+        for (const t of taken) {
+          if (t === undefined) {
             withoutId++;
             continue;
           }
-          if (seen.has(id)) continue;
-          seen.add(id);
-          const group: RawGroup = {
-            id,
-            name: first(attr(entry, s.groupNameAttribute)) ?? first(attr(entry, 'cn')) ?? entry.dn,
-            dn: entry.dn,
-            members: [],
-            memberUids: [],
-            memberOf: [],
-            classes: strings(attr(entry, 'objectClass')).map((c) => c.trim().toLowerCase()),
-            counts: new Map(),
-          };
-          groups.push(group);
-          if (byMemberOf) {
-            group.memberOf = strings(attr(entry, MEMBER_OF));
-            continue;
-          }
-          let sawRange = false;
-          for (const a of s.memberAttributes) {
-            const slice = rangedValues(entry, a);
-            if (slice) {
-              sawRange = true;
-              for (const v of slice.values) this.addMember(group, a, v);
-              if (slice.slice.hi !== '*') ranged.push({ group, attribute: a, next: slice.slice.hi + 1 });
-            } else if (s.rangeSize === undefined) {
-              for (const v of strings(attr(entry, a))) this.addMember(group, a, v);
-            }
-          }
-          // Asked for ranges and got none: either an empty group, or a server without range
-          // retrieval (OpenLDAP ignores the option and returns nothing). Only a plain read tells.
-          if (s.rangeSize !== undefined && !sawRange) needPlain.push(group);
+          if (seen.has(t.group.id)) continue;
+          seen.add(t.group.id);
+          groups.push(t.group);
+          for (const slice of t.ranged) ranged.push(slice);
+          if (t.needPlain) needPlain.push(t.group);
         }
       },
     );
@@ -468,11 +558,18 @@ export class LdapReader {
     return groups;
   }
 
-  private addMember(group: RawGroup, attribute: string, raw: string): void {
+  /** Values of one member attribute, in order; a user's DN as sent is matched to the user here. */
+  private addMembers(group: RawGroup, attribute: string, values: readonly string[]): void {
+    if (values.length === 0) return;
     const key = attribute.toLowerCase();
-    group.counts.set(key, (group.counts.get(key) ?? 0) + 1);
-    if (isUidMemberAttribute(this.s, attribute)) group.memberUids.push(raw);
-    else group.members.push(raw);
+    group.counts.set(key, (group.counts.get(key) ?? 0) + values.length);
+    if (isUidMemberAttribute(this.s, attribute)) {
+      for (const raw of values) group.memberUids.push(raw);
+      return;
+    }
+    const users = this.userByRawDn;
+    const members = group.members;
+    for (const raw of values) members.push(users.get(raw) ?? raw);
   }
 
   /**
@@ -554,9 +651,7 @@ export class LdapReader {
     }
   }
 
-  private async readRanges(
-    ranged: Array<{ group: RawGroup; attribute: string; next: number }>,
-  ): Promise<void> {
+  private async readRanges(ranged: RangedRead[]): Promise<void> {
     let slices = 0;
     for (const { group, attribute, next } of ranged) {
       const values: string[] = [];
@@ -578,7 +673,7 @@ export class LdapReader {
           `${reason}; ${group.members.length + group.memberUids.length + values.length} members read`,
         );
       } finally {
-        for (const v of values) this.addMember(group, attribute, v);
+        this.addMembers(group, attribute, values);
       }
       await this.progress?.({
         phase: 'members',
@@ -611,7 +706,7 @@ export class LdapReader {
         for (const a of this.s.memberAttributes) {
           const values = strings(attr(entry, a));
           if (values.length > 0) fellBack++;
-          for (const v of values) this.addMember(group, a, v);
+          this.addMembers(group, a, values);
         }
       } catch (err) {
         this.markUnreadable(
@@ -632,8 +727,9 @@ export class LdapReader {
 
   /**
    * Member DNs and user names → ids. A member value is usually the entry's DN byte for byte
-   * (servers hand both out in one form), so an exact match is tried first; only the rest are
-   * normalised (dn.ts), which keeps a 100,000-member read from normalising 100,000 DNs twice.
+   * (servers hand both out in one form), so an exact match is tried first (for users while the
+   * groups are read, addMembers); only the rest are normalised (dn.ts), each distinct value once,
+   * which keeps a 100,000-member read from normalising 100,000 DNs twice.
    */
   private async resolve(
     users: UserIndex,
@@ -641,13 +737,14 @@ export class LdapReader {
   ): Promise<{ resolved: DirectoryGroup[]; warnings: DirectoryWarning[] }> {
     const s = this.s;
     const groupByRawDn = new Map(groups.map((g) => [g.dn, g.id]));
-    let byKey: Map<string, { kind: 'user' | 'group'; id: string }> | undefined;
-    const normalisedIndex = (): Map<string, { kind: 'user' | 'group'; id: string }> => {
+    let byKey: Map<string, NamedEntry> | undefined;
+    const normalisedIndex = (): Map<string, NamedEntry> => {
       if (byKey) return byKey;
       byKey = new Map();
-      for (const u of users.byId.values()) {
-        const key = u.ref === undefined ? undefined : tryNormalizeDn(u.ref);
-        if (key !== undefined) byKey.set(key, { kind: 'user', id: u.id });
+      for (let index = 0; index < users.list.length; index++) {
+        const ref = (users.list[index] as DirectoryUser).ref;
+        const key = ref === undefined ? undefined : tryNormalizeDn(ref);
+        if (key !== undefined) byKey.set(key, { kind: 'user', index });
       }
       for (const g of groups) {
         const key = tryNormalizeDn(g.dn);
@@ -655,12 +752,25 @@ export class LdapReader {
       }
       return byKey;
     };
+    // A value that did not match exactly tends to recur (a stale DN in many groups, memberOf
+    // values written in another case): normalised once per read.
+    const canonical = new Map<string, string | undefined>();
+    const normalised = (dn: string): string | undefined => {
+      if (canonical.has(dn)) return canonical.get(dn);
+      const key = tryNormalizeDn(dn);
+      canonical.set(dn, key);
+      return key;
+    };
 
     const warnings: DirectoryWarning[] = [];
     const memberships =
       s.membership === 'memberOf'
-        ? this.membershipsFromMemberOf(users, groups, groupByRawDn, normalisedIndex, warnings)
+        ? this.membershipsFromMemberOf(users, groups, groupByRawDn, normalisedIndex, normalised, warnings)
         : undefined;
+    const uids = groups.some((g) => g.memberUids.length > 0) ? uidIndex(users) : undefined;
+    // Which users the group being resolved already lists (its position + 1): dedupes without a
+    // Set per group, in first-seen order.
+    const listed = new Int32Array(users.list.length);
 
     interface Unmatched {
       group: RawGroup;
@@ -673,40 +783,52 @@ export class LdapReader {
       ambiguousNames: string[];
     }
     const unmatched: Unmatched[] = [];
-    const resolved = groups.map((g): DirectoryGroup => {
-      const userIds = new Set<string>(memberships?.users.get(g.id));
+    const resolved = groups.map((g, position): DirectoryGroup => {
+      const mark = position + 1;
+      const userIds: string[] = [];
+      const addUser = (index: number): void => {
+        if (listed[index] === mark) return;
+        listed[index] = mark;
+        userIds.push((users.list[index] as DirectoryUser).id);
+      };
+      for (const index of memberships?.users.get(g.id) ?? []) addUser(index);
       const groupIds = new Set<string>(memberships?.groups.get(g.id));
       const u: Unmatched = { group: g, outside: [], inBase: [], invalid: [], names: [], ambiguousNames: [] };
-      for (const raw of g.members) {
-        const uid = users.byRawDn.get(raw);
-        if (uid !== undefined) {
-          userIds.add(uid);
+      for (const member of g.members) {
+        if (typeof member === 'number') {
+          addUser(member);
           continue;
         }
-        const gid = groupByRawDn.get(raw);
+        // Matched no user's DN as sent when it was read (checked again: the same answer, cheaply).
+        const exact = users.byRawDn.get(member);
+        if (exact !== undefined) {
+          addUser(exact);
+          continue;
+        }
+        const gid = groupByRawDn.get(member);
         if (gid !== undefined) {
           groupIds.add(gid);
           continue;
         }
-        const key = tryNormalizeDn(stripOptionalUid(raw));
+        const key = normalised(stripOptionalUid(member));
         if (key === undefined) {
-          u.invalid.push(`${raw} (not a valid DN)`);
+          u.invalid.push(`${member} (not a valid DN)`);
           continue;
         }
         const hit = normalisedIndex().get(key);
-        if (hit?.kind === 'user') userIds.add(hit.id);
+        if (hit?.kind === 'user') addUser(hit.index);
         else if (hit?.kind === 'group') groupIds.add(hit.id);
-        else if (isWithin(key, s.userBaseKey) || isWithin(key, s.groupBaseKey)) u.inBase.push([raw, key]);
-        else u.outside.push(raw);
+        else if (isWithin(key, s.userBaseKey) || isWithin(key, s.groupBaseKey)) u.inBase.push([member, key]);
+        else u.outside.push(member);
       }
       for (const raw of g.memberUids) {
         const name = raw.trim();
         // Exact first (memberUid compares case-sensitively, like the POSIX names it holds); a
         // different case only when it names exactly one user.
-        let id = users.byUid.get(name);
-        if (id === undefined) id = users.byUidLower.get(name.toLowerCase());
-        if (id === AMBIGUOUS) u.ambiguousNames.push(raw);
-        else if (id !== undefined) userIds.add(id);
+        let index = uids?.byUid.get(name);
+        if (index === undefined) index = uids?.byUidLower.get(name.toLowerCase());
+        if (index === AMBIGUOUS) u.ambiguousNames.push(raw);
+        else if (index !== undefined) addUser(index);
         else u.names.push(raw);
       }
       if (
@@ -719,7 +841,7 @@ export class LdapReader {
         id: g.id,
         name: g.name,
         dn: g.dn,
-        memberUserIds: [...userIds],
+        memberUserIds: userIds,
         memberGroupIds: [...groupIds],
         ...(g.unreadable === undefined ? {} : { unreadable: g.unreadable }),
       };
@@ -782,33 +904,35 @@ export class LdapReader {
     users: UserIndex,
     groups: RawGroup[],
     groupByRawDn: Map<string, string>,
-    normalisedIndex: () => Map<string, { kind: 'user' | 'group'; id: string }>,
+    normalisedIndex: () => Map<string, NamedEntry>,
+    normalised: (dn: string) => string | undefined,
     warnings: DirectoryWarning[],
-  ): { users: Map<string, string[]>; groups: Map<string, string[]> } {
+  ): { users: Map<string, number[]>; groups: Map<string, string[]> } {
     const s = this.s;
-    const byUsers = new Map<string, string[]>();
+    /** group id → user indexes (UserIndex.list). */
+    const byUsers = new Map<string, number[]>();
     const byGroups = new Map<string, string[]>();
     const outside = new Map<string, number>();
     const notRead = new Map<string, number>();
     const groupOf = (raw: string): string | undefined => {
       const direct = groupByRawDn.get(raw);
       if (direct !== undefined) return direct;
-      const key = tryNormalizeDn(raw);
+      const key = normalised(raw);
       const hit = key === undefined ? undefined : normalisedIndex().get(key);
       if (hit?.kind === 'group') return hit.id;
       const tally = key !== undefined && !isWithin(key, s.groupBaseKey) ? outside : notRead;
       tally.set(raw, (tally.get(raw) ?? 0) + 1);
       return undefined;
     };
-    const add = (into: Map<string, string[]>, groupId: string, memberId: string) => {
+    const add = <T>(into: Map<string, T[]>, groupId: string, member: T) => {
       const list = into.get(groupId);
-      if (list) list.push(memberId);
-      else into.set(groupId, [memberId]);
+      if (list) list.push(member);
+      else into.set(groupId, [member]);
     };
-    for (const [userId, dns] of users.memberOf) {
+    for (const [index, dns] of users.memberOf) {
       for (const raw of dns) {
         const gid = groupOf(raw);
-        if (gid !== undefined) add(byUsers, gid, userId);
+        if (gid !== undefined) add(byUsers, gid, index);
       }
     }
     for (const g of groups) {
@@ -897,11 +1021,14 @@ export class LdapReader {
           attributes: withUids ? [s.uidAttribute] : ['1.1'],
           optional: true,
         },
-        (entries) => {
-          for (const entry of entries) {
-            const key = tryNormalizeDn(entry.dn);
+        (entry) => ({
+          key: tryNormalizeDn(entry.name),
+          names: withUids ? this.entries.strings(entry, s.uidAttribute) : [],
+        }),
+        (taken) => {
+          for (const { key, names } of taken) {
             if (key !== undefined) dns.add(key);
-            if (withUids) for (const n of strings(attr(entry, s.uidAttribute))) uids.add(n.trim());
+            for (const n of names) uids.add(n.trim());
           }
         },
       ).catch((err: unknown) => ({ failure: err instanceof Error ? err.message : String(err) }));
@@ -916,6 +1043,26 @@ export class LdapReader {
 }
 
 const SHOWN = 5;
+
+/**
+ * The users' uidAttribute values by name, as read (first user first): a name two users share is
+ * AMBIGUOUS, in either index.
+ */
+function uidIndex(users: UserIndex): UidIndex {
+  const byUid = new Map<string, number>();
+  const byUidLower = new Map<string, number>();
+  const values = users.uidValues ?? [];
+  for (let index = 0; index < values.length; index++) {
+    for (const name of values[index] ?? []) {
+      const t = name.trim();
+      if (t === '') continue;
+      byUid.set(t, byUid.has(t) && byUid.get(t) !== index ? AMBIGUOUS : index);
+      const lower = t.toLowerCase();
+      byUidLower.set(lower, byUidLower.has(lower) && byUidLower.get(lower) !== index ? AMBIGUOUS : index);
+    }
+  }
+  return { byUid, byUidLower };
+}
 
 /** The pwdAccountLockedTime value ppolicy reads as "locked until an administrator unlocks". */
 export const PERMANENT_LOCK = '000001010000Z';
