@@ -1,8 +1,8 @@
 // A generated company for bench/plan: users in teams nested up to 6 deep under 50 divisions (one
 // org each), and a Devin that already matches it except for 5% drift. Deterministic (seeded).
 
-import type { DevinGroupRole, DevinSnapshot, DevinUser } from '../../src/model/devin.js';
 import type { DirectoryGroup, DirectorySnapshot, DirectoryUser } from '../../src/directory/types.js';
+import type { DevinGroupRole, DevinSnapshot, DevinUser } from '../../src/model/devin.js';
 import { DEFAULT_GUARDRAILS, type SyncPolicy } from '../../src/reconcile/policy.js';
 import { mulberry32 } from '../../src/simulator/prng.js';
 import { groupRoleKey, type OwnershipLedger } from '../../src/state/ledger.js';

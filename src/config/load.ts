@@ -423,6 +423,10 @@ function build(
     },
     source: sourceOf(cfg.source, abs, secretOf, fromFile),
     statePath: abs(cfg.state.file),
+    devinCopy: {
+      incremental: cfg.devin.incremental,
+      fullReconcileEveryMs: parseDuration(cfg.devin.fullReconcileEvery) ?? 3_600_000,
+    },
     mode: cfg.mode,
     locate: (path) => src.locate(path),
   };

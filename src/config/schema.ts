@@ -580,6 +580,17 @@ export const DevinSchema = z
       ),
     maxConcurrency: z.int().min(1).max(64).default(4).describe('Requests in flight at once.'),
     timeoutMs: timerMs.default(30_000).describe('Timeout of one request attempt, in milliseconds.'),
+    incremental: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Daemon: plan a triggered run against the cached copy of Devin (patched by idsync's own writes), reading again only the users and groups the change touches; false = read all of Devin every run.",
+      ),
+    fullReconcileEvery: duration('between full reconciles')
+      .default('1h')
+      .describe(
+        'Daemon: read all of Devin at least this often (changes made in Devin by others are seen then); a copy older than this is never planned against: 30m, 1h, 6h (minimum 1m; default 1h).',
+      ),
   })
   .superRefine((v: unknown, ctx) => {
     const o = rec(v);

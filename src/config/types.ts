@@ -200,6 +200,8 @@ export interface LoadedConfig {
   /** Absolute path of the ownership ledger file. */
   statePath: string;
   schedule?: { every: string; everyMs: number };
+  /** The daemon's incremental runs against its cached copy of Devin (devin.incremental). */
+  devinCopy: { incremental: boolean; fullReconcileEveryMs: number };
   mode: 'review' | 'auto';
   redis?: RedisSettings;
   server?: ServerSettings;

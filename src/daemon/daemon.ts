@@ -24,8 +24,12 @@ import type { GraphSubscriptions } from '../server/graph.js';
 import { observeDevinExchanges } from '../server/metrics.js';
 import { RedisStateStore } from '../state/redisStateStore.js';
 import { directorySourceFor } from '../sync/inputs.js';
+import { CopyPlanner } from './copyPlanner.js';
+import { DevinCache } from './devinCache.js';
 import { createEdge, type Edge } from './edge.js';
 import { createEntraParts, type EntraParts } from './entra.js';
+import { requestFullReconcile, takeFullReconcileRequest } from './fullReconcile.js';
+import { startFullReconcileTimer } from './fullReconcileTimer.js';
 import { createRedis, describeRedis } from './redisOptions.js';
 import { createSyncProcessor } from './runJob.js';
 import { QueueRunService } from './runService.js';
@@ -177,6 +181,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     onBudget: (b: { rate: number }) => metrics.devinRequestRate?.(b.rate),
   };
   const readClient = new DevinClient({ ...config.devin, logger, onExchange, ...budget });
+  const devinCache = new DevinCache(redis, tuning.prefix);
+  let fullReconcileTimer: { stop(): void } | undefined;
   const service = new QueueRunService({
     store,
     syncQueue,
@@ -274,9 +280,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       // Started in `started`, once the global concurrency of the sync queue is set.
       autorun: false,
     };
+    const copyPlanner = new CopyPlanner({
+      config,
+      cache: devinCache,
+      client: readClient,
+      logger,
+      takeFullRequest: () => takeFullReconcileRequest(redis, tuning.prefix),
+      requestFull: (reason) => requestFullReconcile(redis, tuning.prefix, reason),
+    });
     const syncWorker = new Worker(
       SYNC_QUEUE,
       createSyncProcessor({
+        copyPlanner,
         config,
         logger,
         metrics,
@@ -341,6 +356,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (!stopping) notify?.start();
     if (!stopping) entra?.start();
     if (!stopping) watch?.start();
+    if (!stopping && opts.scheduler && config.devinCopy.incremental) {
+      fullReconcileTimer = startFullReconcileTimer({
+        meta: () => devinCache.meta(),
+        everyMs: config.devinCopy.fullReconcileEveryMs,
+        trigger: (t) => service.trigger(t),
+        logger: log,
+      });
+    }
     log.info(
       {
         workers: opts.workers,
@@ -378,6 +401,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       readClient.abort('shutting down');
       opsClient?.abort('shutting down');
       await watchdog.stop();
+      fullReconcileTimer?.stop();
       // Stops renewing and releases the subscription lease (another replica takes over at once);
       // the subscriptions themselves stay in Graph for it.
       await entra?.close();

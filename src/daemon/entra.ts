@@ -5,11 +5,12 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { EntraSourceConfig } from '../config/types.js';
 import { entraTokenProvider } from '../directory/entra/auth.js';
-import { DeltaStateStore, EntraDeltaSource, formatAge } from '../directory/entra/deltaSource.js';
+import { DeltaStateStore, EntraDeltaSource } from '../directory/entra/deltaSource.js';
 import { GraphClient } from '../directory/entra/graphClient.js';
 import { SubscriptionManager } from '../directory/entra/subscriptions.js';
 import type { GroupSelector } from '../reconcile/policy.js';
 import type { GraphSubscriptions } from '../server/graph.js';
+import { formatAge } from '../util/age.js';
 import type { DaemonMetrics, RunService } from './types.js';
 
 export interface EntraPartsOptions {

@@ -26,6 +26,8 @@ import { findDrift, type Plan, planSync } from '../reconcile/index.js';
 import { renderHtml, renderJson, renderMarkdown } from '../report/index.js';
 import { lastRunOf } from '../state/ledger.js';
 import type { RedisStateStore } from '../state/redisStateStore.js';
+import type { CopyPlanner } from './copyPlanner.js';
+import type { DevinCopy } from './devinCache.js';
 import { describeRunError } from './errors.js';
 import type { RunStore } from './runStore.js';
 import type { DaemonMetrics, RunService, RunStatus, RunTrigger } from './types.js';
@@ -45,6 +47,8 @@ export interface SyncProcessorDeps {
   keepRuns: number;
   /** Aborted when the process shuts down: the run in progress is handed back to the queue. */
   signal?: AbortSignal;
+  /** Incremental runs against the cached copy of Devin (devin.incremental); absent = every run reads Devin in full. */
+  copyPlanner?: CopyPlanner;
   /** With `notify:`: told of every run that reaches a state a human should hear of (src/notify). */
   notifier?: Pick<Notifier, 'runChanged'>;
 }
@@ -93,6 +97,7 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
     applySeconds: number,
   ): Promise<RunStatus> => {
     deps.metrics.phaseDuration('apply', applySeconds);
+    await patchCopy(id, plan);
     if (outcome.held > 0) {
       const waiting = await deps.store.transition(id, ['applying'], 'awaiting-approval', { hold: true });
       if (waiting.ok) await deps.notifier?.runChanged(id, 'awaiting-approval');
@@ -110,6 +115,25 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
     await deps.notifier?.runChanged(id, status);
     log.info({ runId: id, status, counts: outcome.counts }, 'run finished');
     return status;
+  };
+
+  /**
+   * idsync's writes go into the cached copy of Devin. An op that found Devin other than an
+   * incremental plan's copy said shows the copy was wrong: a full reconcile runs next.
+   */
+  const patchCopy = async (id: string, plan: Plan): Promise<void> => {
+    if (!deps.copyPlanner) return;
+    const results = await deps.store.results(id);
+    const contradicted = await deps.copyPlanner.patch(plan, plan.ops, (key) => results.get(key)?.status);
+    if (contradicted.length > 0) {
+      const reason = `${contradicted.length} op(s) of run ${id} found Devin other than the cached copy said (${contradicted.slice(0, 3).join(', ')})`;
+      log.warn(
+        { runId: id, contradicted: contradicted.slice(0, 20) },
+        'the cached copy of Devin was wrong; a full reconcile runs next',
+      );
+      await deps.copyPlanner.requestFull(reason);
+      await deps.trigger({ trigger: 'schedule', reason: `full reconcile: ${reason}` });
+    }
   };
 
   /** Bookkeeping of a run that reached a final status by applying. */
@@ -205,20 +229,39 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
     const source = deps.source();
     const stopSource = () => abortSource(source, 'shutting down');
     deps.signal?.addEventListener('abort', stopSource, { once: true });
+    let copy: DevinCopy | undefined;
     try {
-      const [directory, devin, ledger] = await untilAborted(
-        Promise.all([
-          timed('read-source', () => source.read()),
-          timed('read-devin', () => readDevinSnapshot(deps.readClient)),
-          deps.ledger.load(),
-        ]),
-        deps.signal,
-      );
-      deps.metrics.sourceObjects(directory.users.length, directory.groups.length);
-      const t0 = performance.now();
-      planned = planSync({ policy: deps.config.policy, directory, devin, ledger });
-      deps.metrics.phaseDuration('plan', (performance.now() - t0) / 1000);
-      sourceName = directory.source;
+      if (deps.copyPlanner) {
+        const run = await untilAborted(
+          deps.copyPlanner.plan({
+            trigger,
+            readSource: () => source.read(),
+            loadLedger: () => deps.ledger.load(),
+          }),
+          deps.signal,
+        );
+        deps.metrics.phaseDuration('read-source', run.timings.readSourceS);
+        if (run.timings.readDevinS > 0) deps.metrics.phaseDuration('read-devin', run.timings.readDevinS);
+        deps.metrics.phaseDuration('plan', run.timings.planS);
+        deps.metrics.sourceObjects(run.directory.users.length, run.directory.groups.length);
+        planned = run.plan;
+        sourceName = run.directory.source;
+        copy = run.copy;
+      } else {
+        const [directory, devin, ledger] = await untilAborted(
+          Promise.all([
+            timed('read-source', () => source.read()),
+            timed('read-devin', () => readDevinSnapshot(deps.readClient)),
+            deps.ledger.load(),
+          ]),
+          deps.signal,
+        );
+        deps.metrics.sourceObjects(directory.users.length, directory.groups.length);
+        const t0 = performance.now();
+        planned = planSync({ policy: deps.config.policy, directory, devin, ledger });
+        deps.metrics.phaseDuration('plan', (performance.now() - t0) / 1000);
+        sourceName = directory.source;
+      }
     } catch (err) {
       // A read cut short by the shutdown is no failure of the run: the next process re-reads.
       if (deps.signal?.aborted) throw new HandBackError();
@@ -251,6 +294,8 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
     // Redis may have lost its data while the reads ran: the record is gone, and with it the run.
     const lost = await deps.store.lostParts(id, String(job.id));
     if (lost !== undefined) throw new RunLostError(id, lost);
+    // What this run read of Devin is the copy the next run starts from, whatever happens to the plan.
+    if (copy) await deps.copyPlanner?.save(copy);
     await supersedeOlder(id);
     await deps.store.trim(deps.keepRuns);
     log.info(

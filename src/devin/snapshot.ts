@@ -1,9 +1,17 @@
 // What the reconciler needs to know about Devin, read in one go. The reading is a thin shell over
 // DevinClient; assembling the listings into a DevinSnapshot is pure and tested on its own.
 
-import type { DevinGroupRole, DevinSnapshot, DevinUser } from '../model/devin.js';
+import type {
+  DevinFreshReads,
+  DevinGroupRole,
+  DevinSnapshot,
+  DevinSubjectReadRequest,
+  DevinUser,
+} from '../model/devin.js';
+import { emailKey } from '../state/ledger.js';
 import { type PoolTask, runTaskPool } from '../util/taskPool.js';
 import type { DevinClient } from './client.js';
+import { DevinApiError } from './errors.js';
 import type { EnterpriseUser, IdpGroup, Organization, Role, User } from './schemas.js';
 
 export interface RawListings {
@@ -144,4 +152,91 @@ export function assembleSnapshot(raw: RawListings, readAt: string): DevinSnapsho
     groupRoles,
     users: [...users.values()],
   };
+}
+
+/**
+ * Reads some users (by email, in the orgs either side names) and maybe the group listings: what an
+ * incremental run needs instead of every listing. Assembled by the same rules as a full read.
+ */
+export async function readDevinSubjects(
+  client: DevinClient,
+  request: DevinSubjectReadRequest,
+  options: SnapshotOptions = {},
+): Promise<DevinFreshReads> {
+  const users = new Map<string, DevinUser | null>();
+  const tasks: PoolTask[] = request.users.map((want) => async () => {
+    users.set(want.key, null);
+    let found: EnterpriseUser | undefined = await client.findUserByEmail(want.email);
+    if (!found && want.knownId !== undefined) {
+      // The email filter may be case-sensitive, or the email changed in Devin: ask by id.
+      // A user with no direct assignment is not in the direct-member listing a full read walks.
+      const byId = await unlessNotFound(client.getUser(want.knownId));
+      if (byId && byId.role_assignments.length > 0) found = byId;
+    }
+    const orgIds = new Set(want.orgIds);
+    for (const a of found?.role_assignments ?? []) if (a.org_id != null) orgIds.add(a.org_id);
+    const orgUsers: Record<string, User[]> = {};
+    for (const orgId of orgIds)
+      orgUsers[orgId] = await client.listOrgUsers(orgId, { email: found?.email ?? want.email });
+    const raw: RawListings = {
+      organizations: [],
+      roles: [],
+      registeredGroups: [],
+      enterpriseGroupRoles: [],
+      orgGroupRoles: {},
+      users: found ? [found] : [],
+      orgUsers,
+    };
+    for (const u of assembleSnapshot(raw, '').users) {
+      const key = u.email === null ? undefined : emailKey(u.email);
+      if (key !== undefined) users.set(key, u);
+    }
+    return undefined;
+  });
+  let groups: DevinFreshReads['groups'];
+  if (request.groups) {
+    const orgIds = request.groups.orgIds;
+    tasks.push(async () => {
+      const raw: RawListings = {
+        organizations: [],
+        roles: [],
+        registeredGroups: [],
+        enterpriseGroupRoles: [],
+        orgGroupRoles: {},
+        users: [],
+        orgUsers: {},
+      };
+      await runTaskPool(
+        [
+          async () => {
+            raw.registeredGroups = await client.listIdpGroups();
+            return undefined;
+          },
+          async () => {
+            raw.enterpriseGroupRoles = await client.listEnterpriseGroupRoles();
+            return undefined;
+          },
+          ...orgIds.map((orgId) => async () => {
+            raw.orgGroupRoles[orgId] = await client.listOrgGroupRoles(orgId);
+            return undefined;
+          }),
+        ],
+        options.concurrency ?? 4,
+      );
+      const assembled = assembleSnapshot(raw, '');
+      groups = { registeredGroups: assembled.registeredGroups, groupRoles: assembled.groupRoles };
+      return undefined;
+    });
+  }
+  await runTaskPool(tasks, options.concurrency ?? 4);
+  return { users, ...(groups ? { groups } : {}) };
+}
+
+async function unlessNotFound<T>(p: Promise<T>): Promise<T | undefined> {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof DevinApiError && err.status === 404) return undefined;
+    throw err;
+  }
 }

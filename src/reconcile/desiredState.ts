@@ -1,7 +1,6 @@
 // desiredState: what Devin should hold according to the directory and the mappings, each fact with
 // the reasons a reviewer can check. Pure. Directory data problems become warnings, never crashes.
 
-import type { DevinSnapshot } from '../model/devin.js';
 import {
   type Expansion,
   expandGroup,
@@ -11,6 +10,7 @@ import {
 } from '../directory/expand.js';
 import { normalizeDirectoryId } from '../directory/ids.js';
 import type { DirectoryGroup, DirectorySnapshot, DirectoryUser } from '../directory/types.js';
+import type { DevinSnapshot } from '../model/devin.js';
 import { emailKey } from '../state/ledger.js';
 import { validEmail } from './email.js';
 import { globMatcher } from './glob.js';

@@ -301,4 +301,6 @@ export interface Plan {
   stats: PlanStats;
   /** sha256 over the ops (kind, key, fields, expected): equal plans have equal fingerprints. */
   fingerprint: string;
+  /** How Devin was read for this plan (the daemon's runs); absent for the CLI's full reads. */
+  devinRead?: import('../model/devin.js').DevinReadInfo;
 }

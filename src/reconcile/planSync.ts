@@ -1,8 +1,8 @@
 // planSync: directory snapshot + Devin snapshot + policy + ledger → Plan. The whole decision of a
 // run, as a pure function; everything around it only reads inputs and applies the result.
 
-import type { DevinSnapshot } from '../model/devin.js';
 import type { DirectorySnapshot } from '../directory/types.js';
+import type { DevinReadInfo, DevinSnapshot } from '../model/devin.js';
 import type { OwnershipLedger } from '../state/ledger.js';
 import { desiredState } from './desiredState.js';
 import { diff } from './diff.js';
@@ -19,11 +19,19 @@ export interface PlanInput {
   devin: DevinSnapshot;
   ledger: OwnershipLedger;
   now?: Date;
+  /** How `devin` was read (the daemon's cached copy or a full read): recorded in the plan. */
+  devinRead?: DevinReadInfo;
 }
 
-export function planSync(input: PlanInput): Plan {
+/**
+ * `desired` may be passed when the caller already computed it from the same policy, directory and
+ * Devin orgs and roles (an incremental run plans more than once against one desired state).
+ */
+export function planSync(
+  input: PlanInput,
+  desired = desiredState(input.policy, input.directory, input.devin),
+): Plan {
   const { policy, directory, devin, ledger } = input;
-  const desired = desiredState(policy, directory, devin);
   const result = diff(desired, devin, ledger, policy.scope);
   const explained = explainChanges({
     ops: result.ops,
@@ -84,6 +92,7 @@ export function planSync(input: PlanInput): Plan {
       userIds: desired.userIds,
     },
     fingerprint: fingerprintOps(ops),
+    ...(input.devinRead ? { devinRead: input.devinRead } : {}),
   };
 }
 

@@ -12,6 +12,7 @@ import {
   REMOVAL_KINDS,
   type RoleRef,
 } from '../reconcile/plan.js';
+import { formatAge } from '../util/age.js';
 
 /** How a change reads at a glance; drives the colour in the HTML and the section in the Markdown. */
 export type ChangeCategory = 'adopt' | 'add' | 'change' | 'remove';
@@ -577,4 +578,19 @@ export function summaryNote(listing: ReportListing, limits: ReportLimits): strin
     parts.push(`${warnings.total} warnings (the first ${limits.sample} of each code)`);
   }
   return `This plan is too large to list in full: ${parts.join('; ')}. The counts, the guardrail verdict and the summary table cover every change.`;
+}
+
+/**
+ * How the plan's view of Devin was obtained, in one line: a full read, or the daemon's cached copy
+ * (patched by idsync's own writes) with what was read again and how old its last full read is.
+ */
+export function describeDevinRead(plan: Plan): string | undefined {
+  const r = plan.devinRead;
+  if (!r) return undefined;
+  const age = formatAge(Date.parse(plan.createdAt) - Date.parse(r.fullReadAt));
+  if (r.kind === 'full') return `full read${r.reason ? ` (${r.reason})` : ''}`;
+  const reread = r.reread
+    ? `; read again: ${r.reread.users} user(s)${r.reread.groups > 0 ? ', the group listings' : ''}`
+    : '';
+  return `incremental: the cached copy from the full read ${age} ago (${r.fullReadAt}), patched by idsync's own writes${reread}`;
 }

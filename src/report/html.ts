@@ -22,6 +22,7 @@ import {
   type ChangeCategory,
   DEFAULT_TITLE,
   describeAction,
+  describeDevinRead,
   emptyPlanMessage,
   FULL_LIST_POINTER,
   HELD_MESSAGE,
@@ -334,6 +335,8 @@ export function renderHtml(plan: Plan, opts: ReportOptions = {}): string {
   );
   if (opts.source !== undefined) out.push(`<dt>Directory source</dt><dd class="mono">${e(opts.source)}</dd>`);
   if (opts.devin !== undefined) out.push(`<dt>Devin</dt><dd class="mono">${e(opts.devin)}</dd>`);
+  const devinRead = describeDevinRead(plan);
+  if (devinRead !== undefined) out.push(`<dt>Devin read</dt><dd>${e(devinRead)}</dd>`);
   out.push(
     `<dt>Fingerprint</dt><dd class="mono">${e(plan.fingerprint)}</dd>`,
     `<dt>Directory read</dt><dd>${plan.complete ? 'complete' : '<strong>incomplete</strong>'}</dd>`,

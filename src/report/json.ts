@@ -214,6 +214,14 @@ const planSchema = z
       userIds: z.record(z.string(), z.string()).default({}),
     }),
     fingerprint: nonEmpty,
+    devinRead: z
+      .strictObject({
+        kind: z.enum(['full', 'incremental']),
+        fullReadAt: nonEmpty,
+        reason: z.string().optional(),
+        reread: z.strictObject({ users: count, groups: count }).optional(),
+      })
+      .optional(),
   })
   .superRefine((plan, ctx) => {
     // apply reports drift by op key, so two ops with one key would make that report ambiguous.
@@ -482,5 +490,10 @@ export function renderJson(plan: Plan): string {
     },
     fingerprint: plan.fingerprint,
   };
+  if (plan.devinRead)
+    doc.devinRead = {
+      ...plan.devinRead,
+      ...(plan.devinRead.reread ? { reread: { ...plan.devinRead.reread } } : {}),
+    };
   return `${JSON.stringify(doc, null, 2)}\n`;
 }

@@ -8,6 +8,7 @@ import {
   compareSubjects,
   DEFAULT_TITLE,
   describeAction,
+  describeDevinRead,
   emptyPlanMessage,
   FULL_LIST_POINTER,
   HELD_MESSAGE,
@@ -107,6 +108,8 @@ export function renderMarkdown(plan: Plan, opts: ReportOptions = {}): string {
   out.push(`- **Created:** ${escapeMarkdown(plan.createdAt)}`);
   if (opts.source !== undefined) out.push(`- **Directory source:** ${escapeMarkdown(opts.source)}`);
   if (opts.devin !== undefined) out.push(`- **Devin:** ${escapeMarkdown(opts.devin)}`);
+  const devinRead = describeDevinRead(plan);
+  if (devinRead !== undefined) out.push(`- **Devin read:** ${escapeMarkdown(devinRead)}`);
   out.push(`- **Fingerprint:** ${code(plan.fingerprint)}`);
   out.push(`- **Directory read:** ${plan.complete ? 'complete' : '**incomplete**'}`);
   out.push(`- **Counts:** ${escapeMarkdown(statsLine(plan))}`, '');

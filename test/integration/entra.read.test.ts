@@ -4,9 +4,9 @@
 // read incomplete, so that the real core (planSync) removes nobody.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EntraSourceConfig } from '../../src/config/types.js';
-import type { DevinSnapshot } from '../../src/model/devin.js';
 import { entraSource, GraphError, NOT_MAPPED } from '../../src/directory/entra/index.js';
 import type { DirectorySnapshot } from '../../src/directory/types.js';
+import type { DevinSnapshot } from '../../src/model/devin.js';
 import {
   DEFAULT_GUARDRAILS,
   type GroupSelector,

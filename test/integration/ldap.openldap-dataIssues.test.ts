@@ -8,8 +8,8 @@
 //   ops say it is one person.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LdapSourceConfig } from '../../src/config/index.js';
-import type { DevinSnapshot } from '../../src/model/devin.js';
 import { ldapSource } from '../../src/directory/ldap/index.js';
+import type { DevinSnapshot } from '../../src/model/devin.js';
 import { DEFAULT_GUARDRAILS, type Plan, planSync, type SyncPolicy } from '../../src/reconcile/index.js';
 import { EMPTY_LEDGER, lastRunOf, type OwnershipLedger } from '../../src/state/ledger.js';
 import { applyOps } from '../support/devinModel.js';

@@ -4,9 +4,9 @@
 import type { Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LdapSourceConfig } from '../../src/config/index.js';
-import type { DevinSnapshot, DevinUser } from '../../src/model/devin.js';
 import { ldapSource } from '../../src/directory/ldap/index.js';
 import { createLogger } from '../../src/log/logger.js';
+import type { DevinSnapshot, DevinUser } from '../../src/model/devin.js';
 import {
   DEFAULT_GUARDRAILS,
   planSync,

@@ -9,9 +9,9 @@
 //   apart from members that name nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LdapSourceConfig } from '../../src/config/index.js';
-import type { DevinSnapshot, DevinUser } from '../../src/model/devin.js';
 import { ldapSource } from '../../src/directory/ldap/index.js';
 import type { DirectoryGroup, DirectorySnapshot } from '../../src/directory/types.js';
+import type { DevinSnapshot, DevinUser } from '../../src/model/devin.js';
 import { DEFAULT_GUARDRAILS, planSync, type SyncPolicy } from '../../src/reconcile/index.js';
 import { EMPTY_LEDGER, type OwnershipLedger } from '../../src/state/ledger.js';
 import { ldifEntry, type Slapd, startSlapd } from '../support/slapd.js';

@@ -15,9 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LdapSourceConfig } from '../../src/config/types.js';
-import type { DevinSnapshot, DevinUser } from '../../src/model/devin.js';
 import { ldapSource } from '../../src/directory/ldap/index.js';
 import type { DirectorySnapshot } from '../../src/directory/types.js';
+import type { DevinSnapshot, DevinUser } from '../../src/model/devin.js';
 import {
   DEFAULT_GUARDRAILS,
   type MappingSpec,

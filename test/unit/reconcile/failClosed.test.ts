@@ -2,8 +2,8 @@
 // surprise used to plan removals with the guardrails saying ok (issue: "Fail closed").
 import { describe, expect, it } from 'vitest';
 import { planExitCode } from '../../../src/cli/exitCodes.js';
-import type { DevinSnapshot, DevinUser } from '../../../src/model/devin.js';
 import type { DirectoryGroup, DirectorySnapshot, DirectoryUser } from '../../../src/directory/types.js';
+import type { DevinSnapshot, DevinUser } from '../../../src/model/devin.js';
 import {
   DEFAULT_GUARDRAILS,
   type MappingSpec,

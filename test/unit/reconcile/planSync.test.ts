@@ -1,7 +1,7 @@
 // Example-based tests of the reconcile core: named scenarios with their expected ops written out.
 import { describe, expect, it } from 'vitest';
-import type { DevinSnapshot } from '../../../src/model/devin.js';
 import type { DirectorySnapshot } from '../../../src/directory/types.js';
+import type { DevinSnapshot } from '../../../src/model/devin.js';
 import {
   DEFAULT_GUARDRAILS,
   findDrift,

@@ -1,0 +1,60 @@
+// What the directory asked of Devin at a run, per subject, in a few bytes: a user's enterprise role
+// and org roles, a group's registration and role mappings. Comparing this run's digests with the
+// last run's tells which users and groups the directory changed, at the level that matters (after
+// nesting, mappings and precedence), so an incremental run re-reads from Devin exactly those.
+import type { DesiredState } from '../reconcile/desiredState.js';
+
+export interface DesiredDigests {
+  /** email key → `enterpriseRoleId|orgId=roleId,…` (org ids sorted); `~` marks a frozen email. */
+  users: Map<string, string>;
+  /** IdP group name → `enterpriseRoleId|orgId=roleId,…`. */
+  groups: Map<string, string>;
+}
+
+/** The subjects an incremental run re-reads from Devin. */
+export interface Subjects {
+  /** Email keys. */
+  users: Set<string>;
+  /** Group names. Any group re-reads the group listings (Devin has no GET of one registration). */
+  groups: Set<string>;
+}
+
+export function emptySubjects(): Subjects {
+  return { users: new Set(), groups: new Set() };
+}
+
+export function addSubjects(into: Subjects, more: Subjects): Subjects {
+  for (const u of more.users) into.users.add(u);
+  for (const g of more.groups) into.groups.add(g);
+  return into;
+}
+
+function roles(entRoleId: string | null, orgRoles: Iterable<[string, { role: { id: string } }]>): string {
+  const orgs: string[] = [];
+  for (const [orgId, grant] of orgRoles) orgs.push(`${orgId}=${grant.role.id}`);
+  orgs.sort();
+  return `${entRoleId ?? ''}|${orgs.join(',')}`;
+}
+
+export function digestDesired(desired: DesiredState): DesiredDigests {
+  const users = new Map<string, string>();
+  for (const [key, user] of desired.users) users.set(key, roles(user.enterpriseRole.role.id, user.orgRoles));
+  for (const key of desired.frozenEmails) users.set(key, `~${users.get(key) ?? ''}`);
+  const groups = new Map<string, string>();
+  for (const [name, group] of desired.groups) {
+    groups.set(name, roles(group.enterpriseRole?.role.id ?? null, group.orgRoles));
+  }
+  return { users, groups };
+}
+
+/** Subjects whose digest differs between two runs, including those only one of them names. */
+export function changedSubjects(before: DesiredDigests, after: DesiredDigests): Subjects {
+  const out = emptySubjects();
+  const diffInto = (a: Map<string, string>, b: Map<string, string>, into: Set<string>) => {
+    for (const [k, v] of a) if (b.get(k) !== v) into.add(k);
+    for (const k of b.keys()) if (!a.has(k)) into.add(k);
+  };
+  diffInto(before.users, after.users, out.users);
+  diffInto(before.groups, after.groups, out.groups);
+  return out;
+}
