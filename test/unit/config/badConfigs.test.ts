@@ -119,6 +119,29 @@ const cases: Case[] = [
     ],
   },
   {
+    name: 'ldap watch: an interval below 100 ms, a negative debounce, an unknown key',
+    text: lines(
+      [
+        'source:',
+        '  type: ldap',
+        '  url: ldaps://dc1.corp.example:636',
+        '  bindDN: cn=idsync,dc=corp,dc=example',
+        '  bindPasswordFile: token.txt',
+        '  profile: activedirectory',
+        '  userBase: ou=people,dc=corp,dc=example',
+        '  groupBase: ou=groups,dc=corp,dc=example',
+        '  watch: { intervalMs: 10, debounceMs: -1, every: 5s }',
+      ],
+      DEVIN,
+      MAPPINGS,
+    ),
+    expected: [
+      '9:24: source.watch.intervalMs: expected at least 100 (ms between two polls), found 10',
+      '9:40: source.watch.debounceMs: expected a number >= 0, found -1',
+      '9:44: source.watch.every: unknown key "every"; expected one of: enabled, intervalMs, debounceMs',
+    ],
+  },
+  {
     name: 'missing devin token',
     text: lines(SOURCE, ['devin:', '  baseUrl: https://api.devin.ai'], MAPPINGS),
     expected: ['4:1: devin: expected exactly one of token or tokenFile, found neither'],

@@ -1,0 +1,57 @@
+// source.watch of an ldap source: absent is off; `watch: {}` is on with the documented defaults.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../src/config/index.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'idsync-watch-config-'));
+  await writeFile(join(dir, 'pw'), 'secret');
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function sourceWith(watch: string | undefined) {
+  const file = join(dir, `c${Math.random().toString(36).slice(2)}.yaml`);
+  await writeFile(
+    file,
+    `source:
+  type: ldap
+  url: ldaps://dc1.corp.example:636
+  bindDN: cn=idsync,dc=corp,dc=example
+  bindPasswordFile: pw
+  profile: activedirectory
+  userBase: ou=people,dc=corp,dc=example
+  groupBase: ou=groups,dc=corp,dc=example
+${watch === undefined ? '' : `  watch: ${watch}\n`}devin:
+  token: cog_x
+mappings:
+  - group: { name: devin-eng }
+    enterpriseRole: account_member
+`,
+  );
+  const c = await loadConfig(file);
+  if (c.source.type !== 'ldap') throw new Error('not ldap');
+  return c.source;
+}
+
+describe('source.watch', () => {
+  it('absent: no watch', async () => {
+    expect((await sourceWith(undefined)).watch).toBeUndefined();
+  });
+
+  it('an empty block: on, every 5 s, 1 s debounce', async () => {
+    expect((await sourceWith('{}')).watch).toEqual({ enabled: true, intervalMs: 5000, debounceMs: 1000 });
+  });
+
+  it('enabled: false keeps the block and turns it off', async () => {
+    expect((await sourceWith('{ enabled: false, intervalMs: 2000 }')).watch).toEqual({
+      enabled: false,
+      intervalMs: 2000,
+      debounceMs: 1000,
+    });
+  });
+});
