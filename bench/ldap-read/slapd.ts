@@ -19,7 +19,12 @@ export interface BenchSlapd {
   stop(): Promise<void>;
 }
 
-function configLdif(dir: string): string {
+/** syncprov: the overlay replication providers run; the suffix then has contextCSN (bench/watermark). */
+export interface PreloadOptions {
+  syncprov?: boolean;
+}
+
+function configLdif(dir: string, o: PreloadOptions = {}): string {
   return `dn: cn=config
 objectClass: olcGlobal
 cn: config
@@ -32,7 +37,7 @@ cn: module{0}
 olcModulePath: /usr/lib/ldap
 olcModuleLoad: back_mdb
 olcModuleLoad: memberof
-
+${o.syncprov ? 'olcModuleLoad: syncprov\n' : ''}
 dn: cn=schema,cn=config
 objectClass: olcSchemaConfig
 cn: schema
@@ -72,7 +77,7 @@ olcDbIndex: entryUUID eq
 olcDbIndex: uid eq
 olcDbIndex: member eq
 olcDbIndex: memberOf eq
-olcAccess: {0}to attrs=userPassword by self =xw by anonymous auth by * none
+${o.syncprov ? 'olcDbIndex: entryCSN eq\n' : ''}olcAccess: {0}to attrs=userPassword by self =xw by anonymous auth by * none
 olcAccess: {1}to * by users read by * none
 
 dn: olcOverlay={0}memberof,olcDatabase={1}mdb,cn=config
@@ -80,7 +85,16 @@ objectClass: olcOverlayConfig
 objectClass: olcMemberOf
 olcOverlay: {0}memberof
 olcMemberOfRefInt: TRUE
-`;
+${
+  o.syncprov
+    ? `
+dn: olcOverlay={1}syncprov,olcDatabase={1}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcSyncProvConfig
+olcOverlay: {1}syncprov
+`
+    : ''
+}`;
 }
 
 function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
@@ -114,11 +128,15 @@ async function freePort(): Promise<number> {
 }
 
 /** Builds cn=config and loads `ldif` offline. Returns the slapadd wall time. */
-export async function preload(dir: string, ldif: string): Promise<{ configMs: number; slapaddMs: number }> {
+export async function preload(
+  dir: string,
+  ldif: string,
+  options: PreloadOptions = {},
+): Promise<{ configMs: number; slapaddMs: number }> {
   const conf = join(dir, 'slapd.d');
   await mkdir(conf, { recursive: true });
   await mkdir(join(dir, 'data'), { recursive: true });
-  await writeFile(join(dir, 'config.ldif'), configLdif(dir));
+  await writeFile(join(dir, 'config.ldif'), configLdif(dir, options));
   let t = performance.now();
   await run('slapadd', ['-n0', '-F', conf, '-l', join(dir, 'config.ldif')], 30_000);
   const configMs = performance.now() - t;
