@@ -1,6 +1,6 @@
 // bench/ldap-read: the LDAP connector's full read of 100k users and 2k groups from a real slapd,
 // against OpenLDAP's own client (`ldapsearch -E pr=1000/noprompt`) reading the same entries and
-// the same attributes from the same server. Goal: connector ≤ 1.5× ldapsearch.
+// the same attributes from the same server. Goal: connector ≤ 1.3× ldapsearch (issue 13, item 6).
 //
 // Method: one LDIF (generate.ts) loaded offline with `slapadd -q` into a private slapd (slapd.ts;
 // memberOf is written in the LDIF since slapadd runs no overlays). One untimed ldapsearch pass
@@ -9,7 +9,8 @@
 //                    timed inside that process: connect, bind, paged streaming searches, member DN
 //                    resolution, the snapshot;
 //   connector+semi64 the same with V8's --max-semi-space-size=64 (how much of the cost is GC);
-//   ldapts alone     the same two paged searches with bare ldapts, entries dropped: the library floor;
+//   ldapts alone     the same two paged searches with bare ldapts (searchPaginated, whose toObject
+//                    the connector does without: src/directory/ldap/search.ts), entries dropped;
 //   ldapsearch       the two ldapsearch processes (users, then groups, like the connector), -LLL,
 //                    output to /dev/null, wall time including process start.
 // All bound as the rootdn over ldap://127.0.0.1 at 1000 entries a page; no TLS (the clients are
@@ -29,7 +30,7 @@ const USERS = 100_000;
 const GROUP_COUNT = 2_000;
 const RUNS = 3;
 const PAGE = 1000;
-const GOAL = 1.5;
+const GOAL = 1.3;
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const READ_ONCE = fileURLToPath(new URL('./readOnce.ts', import.meta.url));
 
@@ -195,7 +196,8 @@ try {
   console.log(`${'ldapsearch'.padEnd(17)} median ${s(base)}`);
   const ratio = median(rows.connector) / base;
   console.log(
-    `ratio connector/ldapsearch: ${ratio.toFixed(2)}x (goal <= ${GOAL}x: ${ratio <= GOAL ? 'met' : 'NOT met'})`,
+    `ratio connector/ldapsearch: ${ratio.toFixed(2)}x (goal <= ${GOAL}x: ${ratio <= GOAL ? 'met' : 'NOT met'}); ` +
+      `connector/ldapts alone: ${(median(rows.connector) / median(rows.ldapts)).toFixed(2)}x`,
   );
   console.log(
     `\nmethod: slapd 2.5 (mdb, memberof overlay) preloaded with slapadd -q, on ${slapd.url}; all clients bound as the\n` +

@@ -271,6 +271,11 @@ const PLAIN_TYPE = /^[a-z][a-z0-9_-]*$|^[0-9]+(?:\.[0-9]+)*$/;
 
 function normalizePlain(dn: string): string | undefined {
   if (!PLAIN.test(dn)) return undefined;
+  // Most often the DN is already canonical but for case (`uid=u1,ou=People,dc=example,dc=com`):
+  // then its lower-case form is the answer, found in one pass without splitting it apart. This
+  // runs for every user when member values are matched by canonical DN (100,000 at a time).
+  const lower = dn.toLowerCase();
+  if (isCanonicalPlain(lower)) return lower;
   const trimmed = dn.trim();
   if (trimmed === '') return '';
   const parts = trimmed.split(',');
@@ -287,6 +292,52 @@ function normalizePlain(dn: string): string | undefined {
       .toLowerCase()}`;
   }
   return out.join(',');
+}
+
+const isLower = (c: number): boolean => c >= 0x61 && c <= 0x7a;
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
+
+/**
+ * Whether the split-and-trim normalisation above would give `s` (a lower-cased PLAIN DN) back
+ * unchanged: every RDN `type=value` with a valid type that is no alias, no space around the `=`
+ * or the `,`, nothing empty between commas. False sends it the long way, never to a wrong answer.
+ */
+function isCanonicalPlain(s: string): boolean {
+  const n = s.length;
+  if (n === 0) return true;
+  let i = 0;
+  for (;;) {
+    const typeStart = i;
+    const c0 = s.charCodeAt(i);
+    if (isLower(c0)) {
+      for (i++; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (!(isLower(c) || isDigit(c) || c === 0x5f || c === 0x2d)) break;
+      }
+    } else if (isDigit(c0)) {
+      // A numeric OID: digits in dot-separated runs, none empty.
+      let afterDot = false;
+      for (i++; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (isDigit(c)) afterDot = false;
+        else if (c === 0x2e && !afterDot) afterDot = true;
+        else break;
+      }
+      if (afterDot) return false;
+    } else {
+      return false;
+    }
+    if (i >= n || s.charCodeAt(i) !== 0x3d) return false; // a space or junk before '='
+    // Aliases are long names (commonname, userid...) and OIDs; short types need no lookup.
+    if ((i - typeStart >= 5 || isDigit(c0)) && TYPE_ALIASES[s.slice(typeStart, i)] !== undefined)
+      return false;
+    i++;
+    const valueStart = i;
+    while (i < n && s.charCodeAt(i) !== 0x2c) i++;
+    if (i > valueStart && (s.charCodeAt(valueStart) === 0x20 || s.charCodeAt(i - 1) === 0x20)) return false;
+    if (i === n) return true;
+    i++;
+  }
 }
 
 /** The canonical form of a DN. Throws DnSyntaxError. */
@@ -326,6 +377,7 @@ export function isWithin(dn: string, base: string): boolean {
  * string is not part of the DN it names.
  */
 export function stripOptionalUid(value: string): string {
+  if (!value.endsWith("'B")) return value;
   const m = /#'[01]*'B$/.exec(value);
   return m ? value.slice(0, m.index) : value;
 }

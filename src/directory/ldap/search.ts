@@ -59,6 +59,11 @@ interface ClientInternals {
   messageDetailsByMessageId?: Map<string, { searchEntries?: unknown }>;
 }
 
+/** Whether a search on this client takes the raw path (a test pins it for the ldapts in use). */
+export function readsRaw(client: Client): boolean {
+  return internals(client)?.messageDetailsByMessageId instanceof Map;
+}
+
 function internals(client: Client): ClientInternals | undefined {
   const c = client as unknown as Partial<ClientInternals>;
   return typeof c._send === 'function' && typeof c._nextMessageId === 'function'
