@@ -33,7 +33,24 @@ export const isGuidAttribute = (name: string): boolean => /guid$/i.test(name);
  */
 export function idValue(value: Value | undefined, attribute: string): string | undefined {
   const raw = rawIdValue(value, attribute);
-  return raw === undefined ? undefined : normalizeDirectoryId(raw);
+  if (raw === undefined) return undefined;
+  // What normalizeDirectoryId would return unchanged (entryUUID as OpenLDAP prints it, every
+  // objectGUID decoded here), without its regex and copies: once per entry of a full read.
+  return isCanonicalGuid(raw) ? raw : normalizeDirectoryId(raw);
+}
+
+/** `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in lower-case hex, nothing around it. */
+function isCanonicalGuid(s: string): boolean {
+  if (s.length !== 36) return false;
+  for (let i = 0; i < 36; i++) {
+    const c = s.charCodeAt(i);
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (c !== 0x2d) return false;
+    } else if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 /** GUID attributes decoded from their 16 bytes, other binary ids as hex, text as is. */

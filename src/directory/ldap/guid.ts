@@ -9,16 +9,19 @@ export class GuidError extends Error {
   }
 }
 
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+/** Two lower-case hex digits per byte value. */
+const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
-/** 16 objectGUID bytes → `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lower case. */
+/**
+ * 16 objectGUID bytes → `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lower case. Once per user and group
+ * of an AD read, so spelled out byte by byte rather than through intermediate buffers.
+ */
 export function guidFromBytes(bytes: Uint8Array): string {
   if (bytes.length !== 16) {
     throw new GuidError(`an objectGUID is 16 bytes, found ${bytes.length}`);
   }
-  const b = bytes;
-  const le = (...idx: number[]) => hex(Uint8Array.from(idx.map((k) => b[k] as number)));
-  return [le(3, 2, 1, 0), le(5, 4), le(7, 6), hex(b.subarray(8, 10)), hex(b.subarray(10, 16))].join('-');
+  const h = (k: number): string => HEX[bytes[k] as number] as string;
+  return `${h(3)}${h(2)}${h(1)}${h(0)}-${h(5)}${h(4)}-${h(7)}${h(6)}-${h(8)}${h(9)}-${h(10)}${h(11)}${h(12)}${h(13)}${h(14)}${h(15)}`;
 }
 
 const GUID = /^\{?([0-9a-f]{8})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{12})\}?$/i;

@@ -9,6 +9,7 @@
 import fc from 'fast-check';
 import { Attribute, BerReader, BerWriter, Client, SearchEntry } from 'ldapts';
 import { describe, expect, it } from 'vitest';
+import { normalizeDirectoryId } from '../../../../src/directory/ids.js';
 import {
   asRawEntry,
   attr,
@@ -17,6 +18,7 @@ import {
   strings,
   type Value,
 } from '../../../../src/directory/ldap/entry.js';
+import { guidFromBytes } from '../../../../src/directory/ldap/guid.js';
 import { rangedValues, rawRangedValues } from '../../../../src/directory/ldap/ranges.js';
 import { readsRaw } from '../../../../src/directory/ldap/search.js';
 
@@ -102,5 +104,40 @@ describe('entries as parsed read like toObject results', () => {
 describe('the ldapts in use', () => {
   it('still has the internals the raw path uses (else reads fall back to toObject, correct but slower)', () => {
     expect(readsRaw(new Client({ url: 'ldap://127.0.0.1:1' }))).toBe(true);
+  });
+});
+
+describe('per-entry fast paths give what the general code gives', () => {
+  it('guidFromBytes: the first three fields little-endian, the rest in order', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (b) => {
+        const hex = (idx: number[]) => Buffer.from(idx.map((k) => b[k] as number)).toString('hex');
+        const expected = [
+          hex([3, 2, 1, 0]),
+          hex([5, 4]),
+          hex([7, 6]),
+          hex([8, 9]),
+          hex([10, 11, 12, 13, 14, 15]),
+        ];
+        expect(guidFromBytes(b)).toBe(expected.join('-'));
+      }),
+    );
+  });
+
+  it('a text id is canonical exactly as normalizeDirectoryId makes it', () => {
+    const hexChar = fc.constantFrom(...'0123456789abcdefABCDEF-{} g'.split(''));
+    const guidLike = fc.oneof(
+      fc.uuid(),
+      fc.uuid().map((u) => u.toUpperCase()),
+      fc.uuid().map((u) => `{${u}}`),
+      fc.uuid().map((u) => ` ${u} `),
+      fc.string({ unit: hexChar, minLength: 30, maxLength: 40 }),
+    );
+    fc.assert(
+      fc.property(guidLike, (id) => {
+        const trimmed = id.trim();
+        expect(idValue(id, 'entryUUID')).toBe(trimmed === '' ? undefined : normalizeDirectoryId(trimmed));
+      }),
+    );
   });
 });
