@@ -38,7 +38,7 @@ describe('slow start', () => {
   const s = rateSettings(1000);
 
   it('doubles the rate every doublingMs of limited sending', () => {
-    const st = sendLimited(initialState(s, T0), s, T0, 2000);
+    const st = sendLimited(initialState(s, T0), s, T0, 2 * s.doublingMs);
     expect(st.rate).toBeCloseTo(s.initial * 4, 5);
     expect(st.wmax).toBeNull();
   });
@@ -54,7 +54,7 @@ describe('slow start', () => {
     // One limited request every 2 s for 8 s: 4 steps of 250 ms, not 8 s.
     for (let t = 2000; t <= 8000; t += 2000) st = onSuccess(st, s, T0 + t, true);
     expect(st.clockMs).toBe(4 * s.maxStepMs);
-    expect(st.rate).toBeCloseTo(s.initial * 2, 5);
+    expect(st.rate).toBeCloseTo(s.initial * 2 ** ((4 * s.maxStepMs) / s.doublingMs), 5);
   });
 
   it('stops at the ceiling', () => {
@@ -68,7 +68,7 @@ describe('a 429', () => {
   const s = rateSettings(1000);
 
   it('ends the slow start: the limit is taken as half the rate, and the rate cut below that', () => {
-    const before = sendLimited(initialState(s, T0), s, T0, 2000); // 40/s
+    const before = sendLimited(initialState(s, T0), s, T0, 2 * s.doublingMs); // 40/s
     const at = T0 + 2000;
     const st = onThrottle(before, s, at, 1000);
     expect(st.wmax).toBeCloseTo(before.rate * s.slowStartBeta, 5);
@@ -123,7 +123,7 @@ describe('a 429', () => {
 describe('CUBIC recovery', () => {
   const s = rateSettings(1000);
   // A budget that learned 40/s: the last 429 came at 40/s.
-  const learned: RateState = { ...initialState(s, T0), wmax: 40, rate: 28, clockMs: 0 };
+  const learned: RateState = { ...initialState(s, T0), wmax: 40, rate: 40 * s.beta, clockMs: 0 };
 
   it('climbs back to the rate of the last 429 in recoveryMs, fast at first and flat near it', () => {
     const k = recoveryMs(40, s);

@@ -1,0 +1,220 @@
+// bench/budget: the adaptive request budget against a Devin that throttles without saying how much.
+// `idsync simulator --latency 20 --rate-limit L` (a hidden token bucket: L requests/s, one second of
+// burst, 429 with Retry-After in seconds beyond it) and an initial sync by `idsync apply`, as child
+// processes, with devin.maxRequestsPerSecond 100, well above every L, so that what the budget learns
+// is what counts. For L = 5, 20 and 50/s, side by side: the adaptive budget (the default) and the
+// fixed one (adaptiveRate: false, the old behaviour: always the ceiling). Goals for the adaptive
+// path: throughput ≥ 90 % of the limit, ≤ 2 % of requests answered 429.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DirectoryFile } from '../../src/directory/file/fileSource.js';
+import { generateSeed, type RequestLogEntry } from '../../src/simulator/index.js';
+import { ROOT, startSimulatorProcess } from '../support/processes.js';
+
+// BENCH_BUDGET_LIMITS=20 runs one limit only (for a quick look).
+const LIMITS = (process.env.BENCH_BUDGET_LIMITS ?? '5,20,50').split(',').map(Number);
+const CEILING = 100;
+const LATENCY_MS = 20;
+/** Each run should take about this long at the limit (the sync makes ~2 requests per user). */
+const TARGET_SECONDS = 30;
+const REQUESTS_PER_USER = 2;
+const TOKEN = 'cog_bench_budget_token';
+
+const base = generateSeed({ users: 2, groups: 0, orgs: 1, token: TOKEN });
+const seed = { ...base, idp_memberships: [] };
+const org = seed.organizations[0]!;
+
+function directoryOf(users: number): DirectoryFile {
+  const groups = 10;
+  return {
+    users: Array.from({ length: users }, (_, i) => ({
+      id: `u${i}`,
+      email: `person${i}@corp.example`,
+      name: `Person ${i}`,
+    })),
+    groups: Array.from({ length: groups }, (_, g) => ({
+      id: `g${g}`,
+      name: `devin-team-${g}`,
+      members: Array.from({ length: users }, (_, i) => i)
+        .filter((i) => i % groups === g)
+        .map((i) => `u${i}`),
+    })),
+  };
+}
+
+interface Outcome {
+  requests: number;
+  limited: number;
+  /** Requests the simulator let through. */
+  admitted: number;
+  /** From the first request's arrival to the last one's answer. */
+  spanS: number;
+  wallS: number;
+  exit: number | null;
+  failedOps: number;
+  ops: number;
+}
+
+/**
+ * `idsync apply --yes --json` as its own process; stdout is the JSON result. Its stderr (progress,
+ * and a warning per retried 429 on the fixed path) is kept and shown only if the apply broke.
+ */
+function apply(configFile: string, reportDir: string): Promise<{ exit: number | null; stdout: string }> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(ROOT, 'src/cli/main.ts'),
+      'apply',
+      '--config',
+      configFile,
+      '--yes',
+      '--json',
+    ].concat(['--report-dir', reportDir]),
+    { cwd: ROOT, env: { ...process.env, IDSYNC_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve) =>
+    child.on('exit', (exit) => {
+      // 0: applied; 1: some ops failed (reported in the table). Anything else is the bench's trouble.
+      if (exit !== 0 && exit !== 1) process.stderr.write(stderr);
+      resolve({ exit, stdout });
+    }),
+  );
+}
+
+async function run(
+  simUrl: string,
+  limit: number,
+  dir: string,
+  adaptive: boolean,
+  users: number,
+): Promise<Outcome> {
+  // The same Devin for both paths: the seed again, the log and the hidden bucket's counts cleared.
+  await fetch(`${simUrl}/_sim/reset`, { method: 'POST' });
+  await fetch(`${simUrl}/_sim/rate-limit`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ requestsPerSecond: limit }),
+  });
+  const tag = `${limit}-${adaptive ? 'adaptive' : 'fixed'}`;
+  writeFileSync(join(dir, `directory-${tag}.json`), JSON.stringify(directoryOf(users)));
+  const configFile = join(dir, `idsync-${tag}.yaml`);
+  writeFileSync(
+    configFile,
+    `source: { type: file, path: ./directory-${tag}.json }
+devin:
+  baseUrl: ${simUrl}
+  token: ${TOKEN}
+  maxRequestsPerSecond: ${CEILING}
+  adaptiveRate: ${adaptive}
+  maxConcurrency: 4
+mappings:
+  - group: { pattern: "devin-team-*" }
+    enterpriseRole: account_member
+    orgs: [ { org: "${org.name}", role: org_member } ]
+    provisionUsers: true
+scope: { emailDomains: [corp.example], groupNamePattern: "devin-*", deprovision: remove, adopt: matching }
+state: { file: ./state-${tag}.json }
+`,
+  );
+  const t0 = performance.now();
+  const { exit, stdout } = await apply(configFile, join(dir, `reports-${tag}`));
+  const wallS = (performance.now() - t0) / 1000;
+  const log = ((await (await fetch(`${simUrl}/_sim/requests`)).json()) as { entries: RequestLogEntry[] })
+    .entries;
+  const stats = (await (await fetch(`${simUrl}/_sim/rate-limit`)).json()) as {
+    admitted: number;
+    limited: number;
+  };
+  const first = Math.min(...log.map((e) => e.at));
+  const last = Math.max(...log.map((e) => e.at + e.durationMs));
+  if (process.env.BENCH_BUDGET_TIMELINE) {
+    // Per second from the first request: admitted/429s, and the routes of the 429s.
+    const secs: string[] = [];
+    for (let t = 0; t * 1000 <= last - first; t++) {
+      const inSec = log.filter((e) => e.at - first >= t * 1000 && e.at - first < (t + 1) * 1000);
+      const ok = inSec.filter((e) => e.status !== 429).length;
+      const no = inSec.length - ok;
+      secs.push(no > 0 ? `${ok}/${no}` : String(ok));
+    }
+    process.stderr.write(`${tag}: ${secs.join(' ')}\n`);
+  }
+  let failedOps = 0;
+  let ops = 0;
+  try {
+    const result = JSON.parse(stdout) as { counts: Record<string, number>; results: unknown[] };
+    failedOps = result.counts.failed ?? 0;
+    ops = result.results.length;
+  } catch {
+    failedOps = Number.NaN;
+  }
+  return {
+    requests: log.length,
+    limited: stats.limited,
+    admitted: stats.admitted,
+    spanS: (last - first) / 1000,
+    wallS,
+    exit,
+    failedOps,
+    ops,
+  };
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+const pad = (s: string, n: number) => s.padEnd(n);
+
+const dir = mkdtempSync(join(tmpdir(), 'idsync-bench-budget-'));
+const rows: string[] = [];
+const summary: string[] = [];
+try {
+  console.log(
+    `initial sync by \`idsync apply\` against a simulator at ${LATENCY_MS} ms latency with a hidden limit; devin.maxRequestsPerSecond ${CEILING}, maxConcurrency 4`,
+  );
+  console.log(
+    `\n${pad('limit', 8)}${pad('budget', 12)}${pad('users', 7)}${pad('requests', 10)}${pad('429s', 7)}${pad('429 share', 11)}${pad('admitted/s', 12)}${pad('of limit', 10)}${pad('span', 8)}${pad('failed ops', 12)}exit`,
+  );
+  for (const limit of LIMITS) {
+    const sim = await startSimulatorProcess(seed, LATENCY_MS, ['--admin', '--rate-limit', String(limit)]);
+    try {
+      const users = Math.round((limit * TARGET_SECONDS) / REQUESTS_PER_USER);
+      for (const adaptive of [true, false]) {
+        const o = await run(sim.url, limit, dir, adaptive, users);
+        // What the hidden bucket allowed over the span: the rate, plus the burst it starts with.
+        const allowed = limit * o.spanS + limit;
+        const share = o.admitted / allowed;
+        const throttled = o.limited / Math.max(1, o.requests);
+        const row = `${pad(`${limit}/s`, 8)}${pad(adaptive ? 'adaptive' : `fixed ${CEILING}`, 12)}${pad(String(users), 7)}${pad(String(o.requests), 10)}${pad(String(o.limited), 7)}${pad(pct(throttled), 11)}${pad((o.admitted / o.spanS).toFixed(1), 12)}${pad(pct(share), 10)}${pad(`${o.spanS.toFixed(1)} s`, 8)}${pad(`${o.failedOps}/${o.ops}`, 12)}${o.exit}`;
+        console.log(row);
+        rows.push(row);
+        if (adaptive) {
+          summary.push(
+            `  ${limit}/s: ${pct(share)} of the limit (goal ≥ 90 %), ${pct(throttled)} answered 429 (goal ≤ 2 %)${share >= 0.9 && throttled <= 0.02 ? '' : '  ← misses a goal'}`,
+          );
+        }
+      }
+    } finally {
+      await sim.stop();
+    }
+  }
+  console.log('\nadaptive budget:');
+  for (const line of summary) console.log(line);
+  console.log(
+    `\nmethod: for each hidden limit L a fresh \`idsync simulator --latency ${LATENCY_MS} --rate-limit L --admin\` (one token bucket over every API`,
+  );
+  console.log(
+    'request: L/s, L requests of burst, 429 with Retry-After in whole seconds); for each budget the simulator is reset to its seed, the bucket refilled and its counts cleared, then one `idsync apply --yes` (a separate node process) makes the initial sync of L×15 users in 10 groups mapped to one enterprise and one org role (about 2 requests a user: a lookup and the org add, plus the invites, registrations and mappings).',
+  );
+  console.log(
+    "Counts come from the simulator (its request log and GET /_sim/rate-limit). 'of limit' = requests let through ÷ (L × span + L), what the hidden bucket could have let through from the first request's arrival to the last answer; '429 share' = 429s ÷ all requests. 'fixed' is adaptiveRate: false, the old behaviour, always the ceiling of 100/s with one second of burst; there a request meeting six 429s fails its op.",
+  );
+  console.log('Taken on a shared 2-core machine: the simulator, idsync and the bench compete for it.');
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
