@@ -229,6 +229,9 @@ export class RequestLimiter {
       const onAbort = () => {
         const i = this.tokenWaiters.indexOf(waiter);
         if (i >= 0) this.tokenWaiters.splice(i, 1);
+        // Nobody left to wait for: the pump must not sleep out a long pause (it would keep the
+        // process alive after a shutdown).
+        if (this.tokenWaiters.length === 0) this.wake?.();
         reject(new LimiterAbortedError());
       };
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -262,7 +265,8 @@ export class RequestLimiter {
   private async pumpLoop(): Promise<void> {
     for (;;) {
       while (this.tokenWaiters.length > 0 && this.spendLocalToken()) {
-        (this.tokenWaiters.shift() as Waiter).resolve(false);
+        const w = this.tokenWaiters.shift() as Waiter;
+        w.resolve(w.limited);
       }
       const pausedFor = this.localPauseUntil - this.now();
       // A 429 is reported before anything else: the other replicas should pause now, not after us.
