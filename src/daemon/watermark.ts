@@ -35,6 +35,8 @@ export function watchKeys(prefix: string): { lease: string; watermark: string } 
 const MODIFY_TIMESTAMP_MIN_DEBOUNCE_MS = 1_500;
 /** A burst that never stops gets its run after this many debounce times (or one interval). */
 const MAX_DELAY_DEBOUNCES = 10;
+/** How long stop() waits for a poll whose connect is still under way. */
+const STOP_GRACE_MS = 1_000;
 /** While the poll keeps failing, a warning this often (every failure is logged at debug). */
 const FAILING_WARN_EVERY_MS = 5 * 60_000;
 
@@ -118,14 +120,17 @@ export class WatermarkPoller {
     this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
-    await this.ticking;
+    // A poll in flight against a DC that does not answer must not hold the shutdown: its socket is
+    // dropped, and a connect still under way (which cannot be interrupted) is not waited for long;
+    // the reader closes that connection when it completes.
+    await this.reader.close();
+    await Promise.race([this.ticking, new Promise((r) => setTimeout(r, STOP_GRACE_MS).unref())]);
     if (this.holding) {
       this.holding = false;
       await this.lease
         .release()
         .catch((err: unknown) => this.log.warn({ err: text(err) }, 'watch lease release failed'));
     }
-    await this.reader.close();
   }
 
   status(): WatchStatus {
@@ -262,6 +267,7 @@ export class WatermarkPoller {
   }
 
   private failed(err: unknown): void {
+    if (this.stopped) return; // the read stopped by stop() itself
     this.o.metrics.watermarkPoll?.('failed');
     const now = this.now();
     const message = text(err);

@@ -13,6 +13,7 @@
 // The run itself is not started here (test/support/watchRig.ts records the trigger):
 // daemon.watch.test.ts runs `idsync run` end to end.
 import { rm } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -282,6 +283,28 @@ describe('failures and replicas', () => {
     const failover = await triggered(w, 2, 'the failover run after the outage');
     expect(failover.reason).toMatch(/a different server answers/);
     expect(await redis.get(fullReconcileKey('failing'))).not.toBeNull();
+  });
+
+  it('stopping does not wait for a server that does not answer', async () => {
+    // Accepts the connection and never says a word: the bind would wait out timeoutMs (5 s).
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      for (const stage of ['connecting', 'connected'] as const) {
+        const w = await watch(withSyncprov, `silent-${stage}`);
+        if (stage === 'connected') await w.started();
+        w.proxy.retarget(`ldap://127.0.0.1:${port}`);
+        if (stage === 'connecting') w.poller.start();
+        await sleep(400);
+        const t0 = performance.now();
+        await w.poller.stop();
+        expect(performance.now() - t0).toBeLessThan(1_500);
+        expect(w.polls.filter((p) => p === 'failed')).toEqual([]);
+      }
+    } finally {
+      silent.close();
+    }
   });
 
   it('two replicas: one polls, and the other takes over when it stops', async () => {

@@ -496,15 +496,23 @@ export class WatermarkReader {
     await this.drop();
   }
 
+  /** For good: a read in flight fails at once (its socket is dropped) instead of running out its timeout. */
   async close(): Promise<void> {
     this.closed = true;
+    this.conn?.abort('the watch is stopping');
     await this.drop();
   }
 
   private async session(): Promise<Client> {
     if (!this.conn) {
-      this.conn = await LdapConnection.open(this.s, this.log);
-      this.reconnectsSeen = this.conn.reconnects;
+      const conn = await LdapConnection.open(this.s, this.log);
+      if (this.closed) {
+        // close() came while this connected: nobody would close it later.
+        await conn.close();
+        throw new LdapError('the watermark reader is closed', this.s.origin);
+      }
+      this.conn = conn;
+      this.reconnectsSeen = conn.reconnects;
       this.detected = undefined;
     }
     const client = await this.conn.session();
