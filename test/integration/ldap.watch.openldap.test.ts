@@ -19,6 +19,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fullReconcileKey } from '../../src/daemon/fullReconcile.js';
 import { watchKeys } from '../../src/daemon/watermark.js';
+import { probeLdap } from '../../src/directory/ldap/probe.js';
 import { waitFor } from '../support/daemonRig.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { freePort, ldifEntry, run, type Slapd, startSlapd } from '../support/slapd.js';
@@ -129,6 +130,32 @@ const triggered = (w: Watch, n: number, what: string) => w.triggered(n, what);
 const started = (w: Watch) => w.started();
 
 describe('OpenLDAP with syncprov: contextCSN', () => {
+  it('validate says which watermark each server offers', async () => {
+    const source = (server: Slapd, bindDN: string, bindPassword: string) => ({
+      type: 'ldap' as const,
+      url: server.url,
+      bindDN,
+      bindPassword,
+      profile: 'openldap' as const,
+      userBase: PEOPLE,
+      groupBase: GROUPS,
+      insecureSkipVerify: false,
+    });
+    const line = async (server: Slapd, bindDN = WATCHER, pw = WATCHER_PW) =>
+      (await probeLdap(source(server, bindDN, pw), [])).find((c) => c.key === 'source.watch');
+    expect(await line(withSyncprov)).toEqual({
+      key: 'source.watch',
+      status: 'ok',
+      message: `${SUFFIX} offers contextCSN (syncprov): one base read per poll; source.watch is off`,
+    });
+    expect((await line(plain))?.message).toMatch(
+      /^dc=example,dc=com has no contextCSN \(no syncprov overlay\): the watch polls for the newest entryCSN/,
+    );
+    expect((await line(plain, TS_WATCHER, TS_WATCHER_PW))?.message).toMatch(
+      /has neither contextCSN nor entryCSN: the watch polls for the newest modifyTimestamp/,
+    );
+  });
+
   it('a change moves contextCSN and asks for one watch run; an idle poll is one base-scope read of the suffix', async () => {
     const w = await watch(withSyncprov, 'ctx');
     await started(w);

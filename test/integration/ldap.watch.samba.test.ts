@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { Attribute, Change, Client } from 'ldapts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fullReconcileKey } from '../../src/daemon/fullReconcile.js';
+import { probeLdap } from '../../src/directory/ldap/probe.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { adGroup, adOu, adUser, SAMBA_BASE_DN, type SambaDc, startSambaDc } from '../support/samba.js';
 import { startWatch, type Watch } from '../support/watchRig.js';
@@ -91,6 +92,31 @@ async function addMember(dc: SambaDc, name: string): Promise<void> {
 }
 
 describe('Samba AD DC: highestCommittedUSN', () => {
+  it('validate says the DC offers highestCommittedUSN, and names the DC', async () => {
+    const checks = await probeLdap(
+      {
+        type: 'ldap',
+        url: dc1.ldapsUrl,
+        ca: dc1.ca,
+        bindDN: dc1.adminDN,
+        bindPassword: dc1.adminPassword,
+        profile: 'activedirectory',
+        userBase: PEOPLE,
+        groupBase: GROUPS,
+        insecureSkipVerify: false,
+        watch: { enabled: true, intervalMs: 5000, debounceMs: 1000 },
+      },
+      [],
+    );
+    expect(checks.find((c) => c.key === 'source.watch')).toEqual({
+      key: 'source.watch',
+      status: 'ok',
+      message: expect.stringMatching(
+        /^the DC offers highestCommittedUSN on its rootDSE: one base read per poll \(DC dsServiceName=CN=NTDS Settings,CN=DC1,.* invocationId=[0-9a-f-]{36}\)$/,
+      ),
+    });
+  });
+
   it('a change moves highestCommittedUSN and asks for a watch run; an idle poll is one base read of the rootDSE', async () => {
     const w = await watch(dc1, 'usn');
     await w.started();
