@@ -72,6 +72,7 @@ export class CopyPlanner {
     // Consumed whatever this run decides: a full read answers it, and so does an incremental run,
     // which is never planned when this returns a reason.
     const requested = await this.deps.takeFullRequest();
+    this.consumed = requested;
     if (!config.devinCopy.incremental) return 'incremental runs are off (devin.incremental: false)';
     if (requested !== undefined) return `requested: ${requested}`;
     if (!meta) return 'no cached copy of Devin yet (first run, or Redis lost it)';
@@ -86,6 +87,33 @@ export class CopyPlanner {
   }
 
   async plan(input: {
+    trigger: RunTrigger;
+    readSource: () => Promise<DirectorySnapshot>;
+    loadLedger: () => Promise<OwnershipLedger>;
+  }): Promise<PlannedRun> {
+    this.consumed = undefined;
+    this.held = undefined;
+    try {
+      return await this.planOnce(input);
+    } catch (err) {
+      // A run that took a request for a full reconcile and then failed leaves it for the next run.
+      if (this.consumed !== undefined) {
+        await this.deps
+          .requestFull(this.consumed)
+          .catch((e: unknown) =>
+            this.deps.logger.warn(
+              { err: (e as Error).message },
+              'could not put back the request for a full reconcile',
+            ),
+          );
+      }
+      throw err;
+    }
+  }
+
+  private consumed: string | undefined;
+
+  private async planOnce(input: {
     trigger: RunTrigger;
     readSource: () => Promise<DirectorySnapshot>;
     loadLedger: () => Promise<OwnershipLedger>;
@@ -197,7 +225,19 @@ export class CopyPlanner {
   }
 
   save(copy: DevinCopy): Promise<void> {
+    this.held = undefined;
     return this.deps.cache.save(copy);
+  }
+
+  /**
+   * The copy a run planned against, kept in this process until the run's writes are patched into it
+   * and it is saved once. Lost if the run stops before that: the copy in Redis is then the one
+   * before this run, whose digests make the next run read the same subjects again.
+   */
+  private held: DevinCopy | undefined;
+
+  holdUntilPatched(copy: DevinCopy): void {
+    this.held = copy;
   }
 
   requestFull(reason: string): Promise<void> {
@@ -214,9 +254,10 @@ export class CopyPlanner {
     statusOf: (key: string) => PatchStatus | undefined,
   ): Promise<string[]> {
     const { cache, logger } = this.deps;
-    let copy: DevinCopy | undefined;
+    let copy = this.held;
+    this.held = undefined;
     try {
-      copy = await cache.load();
+      copy ??= await cache.load();
     } catch (err) {
       if (!(err instanceof DevinCopyFormatError)) throw err;
       copy = undefined;

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import type { DesiredDigests, Subjects } from '../incremental/digest.js';
 import type { DevinSnapshot, DevinUser } from '../model/devin.js';
 
-const gzip = promisify(gzipCb);
+const gzip = promisify<Buffer, { level: number }, Buffer>(gzipCb);
 const gunzip = promisify(gunzipCb);
 
 const VERSION = 1;
@@ -146,6 +146,12 @@ export function fromCompact(c: Compact): Omit<DevinCopy, 'meta'> {
 
 export class DevinCache {
   private readonly key: string;
+  /**
+   * The copy this process saved last: the next run (usually on the same replica) reuses it when
+   * Redis still holds that very copy, instead of unpacking it again. Never mutated: every change
+   * makes a new copy.
+   */
+  private last: DevinCopy | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -166,6 +172,12 @@ export class DevinCache {
 
   /** The whole copy; throws DevinCopyFormatError when it cannot be read back exactly. */
   async load(): Promise<DevinCopy | undefined> {
+    const last = this.last;
+    if (last) {
+      const meta = await this.meta();
+      if (meta && meta.savedAt === last.meta.savedAt && meta.account === last.meta.account) return last;
+      this.last = undefined;
+    }
     const [metaText, blob] = await this.redis.hmgetBuffer(this.key, 'meta', 'copy');
     if (!metaText || !blob) return undefined;
     const meta = Meta.safeParse(safeJson(metaText.toString('utf8')));
@@ -183,13 +195,17 @@ export class DevinCache {
   }
 
   async save(copy: DevinCopy): Promise<void> {
-    const blob = await gzip(Buffer.from(JSON.stringify(toCompact(copy)), 'utf8'));
+    // Level 1: a few times faster than the default at 100k users, for a blob about a third larger.
+    const blob = await gzip(Buffer.from(JSON.stringify(toCompact(copy)), 'utf8'), { level: 1 });
     const meta = JSON.stringify({ v: VERSION, ...copy.meta, users: copy.snapshot.users.length });
+    this.last = undefined;
     // One HSET: the metadata and the copy it describes change together.
     await this.redis.hset(this.key, { meta, copy: blob });
+    this.last = copy;
   }
 
   async clear(): Promise<void> {
+    this.last = undefined;
     await this.redis.del(this.key);
   }
 }

@@ -294,8 +294,12 @@ export function createSyncProcessor(deps: SyncProcessorDeps): (job: Job, token?:
     // Redis may have lost its data while the reads ran: the record is gone, and with it the run.
     const lost = await deps.store.lostParts(id, String(job.id));
     if (lost !== undefined) throw new RunLostError(id, lost);
-    // What this run read of Devin is the copy the next run starts from, whatever happens to the plan.
-    if (copy) await deps.copyPlanner?.save(copy);
+    // What this run read of Devin is the copy the next run starts from. A plan applied at once (auto
+    // mode) saves it once, after its writes are patched in; any other plan saves it now.
+    if (copy && deps.copyPlanner) {
+      if (planned.ops.length > 0 && deps.config.mode === 'auto') deps.copyPlanner.holdUntilPatched(copy);
+      else await deps.copyPlanner.save(copy);
+    }
     await supersedeOlder(id);
     await deps.store.trim(deps.keepRuns);
     log.info(
