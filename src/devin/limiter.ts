@@ -258,7 +258,7 @@ export class RequestLimiter {
     void this.pumpLoop().finally(() => {
       this.pumping = false;
       // News that arrived as the loop ended.
-      if (this.tokenWaiters.length > 0 || this.throttles.length > 0) this.pump();
+      if (this.tokenWaiters.length > 0 || this.mustReport()) this.pump();
     });
   }
 
@@ -270,11 +270,12 @@ export class RequestLimiter {
       }
       const pausedFor = this.localPauseUntil - this.now();
       // A 429 is reported before anything else: the other replicas should pause now, not after us.
-      if (pausedFor > 0 && this.tokenWaiters.length > 0 && this.throttles.length === 0) {
+      const report = this.mustReport();
+      if (pausedFor > 0 && this.tokenWaiters.length > 0 && !report) {
         await this.nap(pausedFor);
         continue;
       }
-      if (this.tokenWaiters.length === 0 && this.throttles.length === 0) return;
+      if (this.tokenWaiters.length === 0 && !report) return;
       const want =
         this.tokenWaiters.length === 0 || pausedFor > 0
           ? 0
@@ -312,6 +313,14 @@ export class RequestLimiter {
     });
   }
 
+  /**
+   * A 429 not yet in the store, which can take it now. While a shared store is down, the news
+   * waits for it (and rides along to the fallback with the token exchanges meanwhile).
+   */
+  private mustReport(): boolean {
+    return this.throttles.length > 0 && !(this.store.shared && this.now() < this.storeDownUntil);
+  }
+
   private leaseSize(): number {
     if (!this.store.shared) return 1;
     const rate = this.current?.state?.rate ?? this.startRate();
@@ -333,7 +342,8 @@ export class RequestLimiter {
     const view = this.viewOf(store);
     const now = this.now() + view.offset;
     const base = view.state ?? this.seed(view) ?? this.freshState(now);
-    const throttles = this.throttles;
+    // A copy: a 429 reported while this exchange is on its way is not in it, and must stay news.
+    const throttles = [...this.throttles];
     const limitedAt = this.limitedAt;
     let next = base;
     if (this.adaptive && limitedAt !== null) {
@@ -355,8 +365,11 @@ export class RequestLimiter {
       return this.exchange(want);
     }
     if (store.shared) view.offset = reply.now - this.now();
-    if (reply.stored || !update) {
-      // Our news is in (or there was none): forget what was sent, keep what came since.
+    // Our news is in (or there was none): forget what was sent, keep what came since. News given
+    // only to the fallback stays for the shared store, so other replicas still hear of a 429 seen
+    // while Redis was slow; applying it twice is harmless (a second report of the same 429 falls
+    // in its quiet time, a second report of the same limited sending advances nothing).
+    if ((reply.stored || !update) && store === this.store) {
       this.throttles = this.throttles.filter((t) => !throttles.includes(t));
       if (this.limitedAt === limitedAt) this.limitedAt = null;
     }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { type BudgetStore, LocalBudgetStore } from '../../../src/devin/budget.js';
 import { LimiterAbortedError, RequestLimiter, sleep } from '../../../src/devin/limiter.js';
 import { runTaskPool } from '../../../src/util/taskPool.js';
 
@@ -78,6 +79,37 @@ describe('RequestLimiter', () => {
     const waiting = limiter.acquire(ac.signal);
     setTimeout(() => ac.abort(), 20);
     await expect(waiting).rejects.toBeInstanceOf(LimiterAbortedError);
+  });
+
+  it('a 429 reported while an exchange with the store is on its way still reaches the store', async () => {
+    // A shared store whose answers can be held back, as a slow Redis would.
+    const inner = new LocalBudgetStore();
+    const cuts: number[] = [];
+    let hold: Promise<void> | undefined;
+    const store: BudgetStore = {
+      shared: true,
+      exchange: async (x) => {
+        if (x.update) cuts.push(x.update.state.cuts);
+        if (hold) await hold;
+        return inner.exchangeNow(x);
+      },
+    };
+    const limiter = new RequestLimiter({ requestsPerSecond: 100, concurrency: 4, store });
+    const first = await limiter.acquire();
+    let open: () => void = () => {};
+    hold = new Promise((r) => {
+      open = r;
+    });
+    const second = limiter.acquire();
+    await sleep(10);
+    // The second acquire's exchange is in flight, without this news.
+    first({ kind: 'throttled', pauseMs: 50 });
+    hold = undefined;
+    open();
+    (await second)();
+    await sleep(100);
+    expect(cuts).toContain(1);
+    expect(limiter.info().cuts).toBe(1);
   });
 
   it('rejects nonsense settings', () => {
