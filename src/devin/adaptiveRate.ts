@@ -137,15 +137,17 @@ export function onThrottle(state: RateState, s: RateSettings, now: number, pause
   const pausedUntil = Math.max(state.pausedUntil, now + pause);
   if (now < state.quietUntil)
     return { ...state, pausedUntil, quietUntil: Math.max(state.quietUntil, pausedUntil) };
-  // CUBIC's fast convergence: a 429 below the last W_max means the limit went down (or another
-  // client took a share), so aim the recovery a little lower than where this one struck.
   // The slow start's first 429 strikes well past the limit (the rate doubles while Devin's own
   // burst hides the excess), so its estimate of the limit is the rate cut by slowStartBeta.
+  // A 429 below the last W_max means that estimate was too high (the slow start's, or Devin
+  // lowered its limit, or another client took a share): CUBIC's fast convergence aims lower, at
+  // beta of the rate that met it. CUBIC's own (1 + beta) / 2 is meant for sharing a path fairly;
+  // against one hidden limit it took a 429 per step to come down from a slow start's overshoot.
   const wmax =
     state.wmax === null
       ? state.rate * s.slowStartBeta
       : state.rate < state.wmax
-        ? (state.rate * (1 + s.beta)) / 2
+        ? state.rate * s.beta
         : state.rate;
   return {
     ...state,

@@ -89,8 +89,8 @@ describe('a 429', () => {
     const later = onThrottle(again, s, T0 + 5000, 1000);
     expect(later.cuts).toBe(2);
     // Below the last estimate of the limit: that estimate comes down too (fast convergence).
-    expect(later.wmax).toBeCloseTo((cut.rate * (1 + s.beta)) / 2, 5);
-    expect(later.rate).toBeCloseTo(((cut.rate * (1 + s.beta)) / 2) * s.beta, 5);
+    expect(later.wmax).toBeCloseTo(cut.rate * s.beta, 5);
+    expect(later.rate).toBeCloseTo(cut.rate * s.beta * s.beta, 5);
   });
 
   it('without Retry-After still cuts, and covers requests in flight for quietMs', () => {
@@ -155,7 +155,7 @@ describe('CUBIC recovery', () => {
   it('aims lower when a 429 strikes below the last one (fast convergence)', () => {
     const at = T0 + 10_000;
     const st = onThrottle({ ...learned, rate: 30 }, s, at, 1000);
-    expect(st.wmax).toBeCloseTo((30 * (1 + s.beta)) / 2, 5);
+    expect(st.wmax).toBeCloseTo(30 * s.beta, 5);
     expect(st.rate).toBeCloseTo((st.wmax as number) * s.beta, 5);
   });
 });
