@@ -73,6 +73,8 @@ export interface ConfigInput {
   maxConcurrency?: number;
   /** devin.maxRequestsPerSecond; default 0 (no budget). */
   rps?: number;
+  /** devin.adaptiveRate; default the config's (true). */
+  adaptiveRate?: boolean;
 }
 
 /** Writes idsync.yaml (and the directory file, if given) into `dir`; returns the config path. */
@@ -84,7 +86,7 @@ export function writeConfig(c: ConfigInput, directory?: DirectoryFile): string {
 devin:
   baseUrl: ${c.simUrl}
   token: ${TOKEN}
-  maxRequestsPerSecond: ${c.rps ?? 0}
+  maxRequestsPerSecond: ${c.rps ?? 0}${c.adaptiveRate === undefined ? '' : `\n  adaptiveRate: ${c.adaptiveRate}`}
   maxConcurrency: ${c.maxConcurrency ?? 8}
   timeoutMs: 5000
 mappings:
