@@ -1,16 +1,19 @@
-// Paged searches whose entries come as ldapts parsed them, one by one as they arrive, instead of
-// a page at a time through its toObject (entry.ts says why: at 100,000 users toObject cost about
-// as much as everything the reader does with an entry, and holding a page of parsed entries until
-// it is complete is what made most of the garbage collector's work).
+// Paged searches whose entries reach the reader one by one as they arrive, instead of a page at
+// a time through ldapts' toObject (entry.ts says why: at 100,000 users toObject cost about as much
+// as everything the reader does with an entry, and holding a page of parsed entries until it was
+// complete was most of the garbage collector's work).
 //
 // This is ldapts 8.2's own Client.searchPaginated loop (one SearchRequest with a paged-results
 // control, re-sent with the server's cookie until it has none), through the client's request
-// method `_send`, which that loop uses, with EntrySink put where the client collects a search's
-// entries. Neither is public API: ldapts is pinned to an exact version in package.json, and the
-// integration tests read real slapd and Samba through this path. A client without `_send`
-// (another version, a scripted client in unit tests) is read through the public
-// searchPaginated, converted; one without the collecting list hands the entries over at the end
-// of each page. The reader sees the same entries every way.
+// method `_send`, which that loop uses. While a page is in flight the client's message parser is
+// stood in for by EntryWire (wire.ts), which decodes that request's entries and hands ldapts every
+// other message; an entry it leaves to ldapts reaches EntrySink, put where the client collects a
+// search's entries. None of these are public API: ldapts is pinned to an exact version in
+// package.json, a unit test pins that these internals exist, and the integration tests read real
+// slapd and Samba through this path. A client without `_send` (another version, a scripted client
+// in unit tests) is read through the public searchPaginated, converted; one without the parser or
+// the collecting list hands its entries over at the end of each page. The reader sees the same
+// entries every way.
 import {
   type Client,
   type Filter,
@@ -21,6 +24,7 @@ import {
   StatusCodeParser,
 } from 'ldapts';
 import { asRawEntry, type RawEntry } from './entry.js';
+import { EntryWire, type MessageReader } from './wire.js';
 
 export interface PageEnd {
   /** Entries the page held (each already handed to `entry`). */
@@ -57,11 +61,14 @@ interface ClientInternals {
   _nextMessageId(): number;
   /** Requests in flight by message id; a search's entries collect in its `searchEntries`. */
   messageDetailsByMessageId?: Map<string, { searchEntries?: unknown }>;
+  /** What the socket's data goes to (read per data event, so it can be stood in for). */
+  messageParser?: MessageReader;
 }
 
 /** Whether a search on this client takes the raw path (a test pins it for the ldapts in use). */
 export function readsRaw(client: Client): boolean {
-  return internals(client)?.messageDetailsByMessageId instanceof Map;
+  const raw = internals(client);
+  return raw?.messageDetailsByMessageId instanceof Map && typeof raw.messageParser?.read === 'function';
 }
 
 function internals(client: Client): ClientInternals | undefined {
@@ -142,7 +149,7 @@ export async function searchPagesRaw(
   });
   // One call per page, not a loop in one async function: a suspended async function keeps every
   // register it used, so a loop would hold the previous page's result while the next arrives.
-  while (await onePage(raw, request, paged, q.pageSize, handler));
+  while (await onePage(raw, request, paged, q.pageSize, q.explicitBufferAttributes, handler));
 }
 
 /** Asks for one page and hands it over; whether the server has more. */
@@ -151,15 +158,32 @@ async function onePage(
   request: SearchRequest,
   paged: PagedResultsControl,
   pageSize: number,
+  explicitBufferAttributes: readonly string[],
   handler: PageHandler,
 ): Promise<boolean> {
   request.messageId = raw._nextMessageId();
-  const sent = raw._send(request);
-  // _send has registered the request (synchronously, before any answer can be read).
-  const details = raw.messageDetailsByMessageId?.get(String(request.messageId));
   const sink = new EntrySink(handler);
-  if (details !== undefined && details.searchEntries === undefined) details.searchEntries = sink;
-  const result = await sent;
+  // This request's entries decoded off the wire (wire.ts), everything else by ldapts.
+  const parser = raw.messageParser;
+  const wire =
+    parser !== undefined && typeof parser.read === 'function'
+      ? new EntryWire(parser, request.messageId, explicitBufferAttributes, (entry) => sink.push(entry))
+      : undefined;
+  if (wire !== undefined) raw.messageParser = wire;
+  let result: SearchResponse | undefined;
+  try {
+    const sent = raw._send(request);
+    // _send has registered the request (synchronously, before any answer can be read). Entries
+    // that ldapts parses (any wire.ts leaves to it) come to the sink through it.
+    const details = raw.messageDetailsByMessageId?.get(String(request.messageId));
+    if (details !== undefined && details.searchEntries === undefined) details.searchEntries = sink;
+    result = await sent;
+  } finally {
+    if (wire !== undefined) {
+      raw.messageParser = parser;
+      wire.detach(raw.messageDetailsByMessageId);
+    }
+  }
   if (result?.status !== MessageResponseStatus.Success) throw StatusCodeParser.parse(result);
   // Without the sink in place (other ldapts internals) the entries came the usual way.
   for (const entry of result.searchEntries) sink.push(entry);
