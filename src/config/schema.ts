@@ -180,6 +180,11 @@ const LdapWatch = z
       .describe(
         'After the watermark moved, poll again after this many milliseconds and ask for the run only once it has stopped moving (default 1000), so a burst of changes gives one run; never waits more than 10 times this (or one interval) in all. At least 1500 when the server offers only modifyTimestamp.',
       ),
+    fullReadEvery: duration('between full LDAP reads')
+      .default('1h')
+      .describe(
+        "Daemon: runs read only the entries changed since the last read (uSNChanged on Active Directory, entryCSN under syncprov's contextCSN on OpenLDAP) and merge them into the last snapshot, kept in Redis; a full read at least this often, since a changed read can miss a deletion on OpenLDAP: 30m, 1h, 1d (minimum 1m; default 1h). docs/watch.md.",
+      ),
   })
   .describe(
     "Daemon (idsync run): poll a cheap change watermark of the directory and run when it moves, for directories that call no webhook: Active Directory's highestCommittedUSN, OpenLDAP's contextCSN (syncprov) or else the newest entryCSN or modifyTimestamp. A different server answering (a DC failover) also reads Devin in full.",

@@ -73,6 +73,8 @@ export interface LdapWatchSettings {
   enabled: boolean;
   intervalMs: number;
   debounceMs: number;
+  /** Daemon: a full LDAP read at least this often (a duration, default 1h); runs between read what changed. */
+  fullReadEvery?: string;
 }
 
 export type EntraCredential =

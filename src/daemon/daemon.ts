@@ -14,7 +14,7 @@ import {
   SYNC_QUEUE,
 } from '../apply/queue/names.js';
 import { createOpProcessor } from '../apply/queue/opWorker.js';
-import type { LoadedConfig } from '../config/index.js';
+import { type LoadedConfig, parseDuration } from '../config/index.js';
 import { DevinClient } from '../devin/client.js';
 import { RedisBudgetStore } from '../devin/sharedBudget.js';
 import { resolveSettings } from '../directory/ldap/profiles.js';
@@ -30,6 +30,7 @@ import { createEdge, type Edge } from './edge.js';
 import { createEntraParts, type EntraParts } from './entra.js';
 import { requestFullReconcile, takeFullReconcileRequest } from './fullReconcile.js';
 import { startFullReconcileTimer } from './fullReconcileTimer.js';
+import { IncrementalLdapSource } from './ldapIncremental.js';
 import { createRedis, describeRedis } from './redisOptions.js';
 import { createSyncProcessor } from './runJob.js';
 import { QueueRunService } from './runService.js';
@@ -256,6 +257,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         })
       : undefined;
 
+  // With the watch, a run reads only the LDAP entries changed since the last read, merged into the
+  // last snapshot kept in Redis, and in full every fullReadEvery (src/daemon/ldapIncremental.ts).
+  const ldapIncremental =
+    config.source.type === 'ldap' && config.source.watch?.enabled === true
+      ? new IncrementalLdapSource({
+          config: config.source,
+          redis,
+          prefix: tuning.prefix,
+          logger,
+          fullReadEveryMs: parseDuration(config.source.watch.fullReadEvery ?? '1h') ?? 3_600_000,
+        })
+      : undefined;
+
   let stopping = false;
   // Aborted by close(): reads and op requests in flight stop, and their runs are handed back.
   const stop = new AbortController();
@@ -298,7 +312,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         store,
         ledger,
         readClient,
-        source: () => entra?.source ?? directorySourceFor(config.source, logger),
+        source: () => entra?.source ?? ldapIncremental ?? directorySourceFor(config.source, logger),
         apply: {
           opsQueue,
           jobOptions,
@@ -399,6 +413,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       // conductor hands its run back, op jobs go back to wait unsettled.
       stop.abort();
       readClient.abort('shutting down');
+      ldapIncremental?.abort('shutting down');
       opsClient?.abort('shutting down');
       await watchdog.stop();
       fullReconcileTimer?.stop();

@@ -66,6 +66,31 @@ export interface ReadProgress {
 /** Awaited after every page: progress reporting, and the seam tests use to break a read mid-way. */
 export type ProgressHook = (progress: ReadProgress) => void | Promise<void>;
 
+/**
+ * A read of only what changed (src/daemon/ldapIncremental.ts): the listings take an extra clause,
+ * and the entries of the last read that were not read again fill in for them, so member DNs of
+ * the groups read are resolved against every user exactly as a full read resolves them.
+ */
+export interface ChangedRead {
+  /** ANDed to the user (and disabledFilter) listing's filter: e.g. (uSNChanged>=N). */
+  userClause: Filter;
+  /** ANDed to the group listing's filter, given the users read that the last read did not have. */
+  groupClause: (newUsers: DirectoryUser[]) => Filter;
+  /** The last read's users and groups that did not change (the caller dropped those that did). */
+  known: { users: DirectoryUser[]; groups: DirectoryGroup[] };
+  /** The ids of every user of the last read. */
+  lastUserIds: ReadonlySet<string>;
+}
+
+export interface ReadOptions {
+  changed?: ChangedRead;
+  /**
+   * uidAttribute values by user id (with uid member attributes only): those of `changed.known`'s
+   * users going in, and every user read is added, so the next changed read can resolve memberUid.
+   */
+  uids?: Map<string, readonly string[]>;
+}
+
 const isBlank = (v: string): boolean => v.length === 0 || v.trim().length === 0;
 
 /** The first value that is not blank, as the directory holds it (leading spaces can be meaningful). */
@@ -197,6 +222,7 @@ export class LdapReader {
     private readonly s: LdapSettings,
     log: Logger,
     private readonly progress?: ProgressHook,
+    private readonly options: ReadOptions = {},
   ) {
     this.log = log;
     this.entries = new RawEntryReader(this.bufferAttributes());
@@ -205,13 +231,19 @@ export class LdapReader {
   async read(): Promise<DirectorySnapshot> {
     const started = Date.now();
     const s = this.s;
-    const userFilter = compileFilter(s.userFilter);
+    const changed = this.options.changed;
+    const compiled = compileFilter(s.userFilter);
+    const userFilter = changed ? andOf([compiled, changed.userClause]) : compiled;
 
     const users = await this.readUsers(userFilter);
+    const newUsers = changed ? this.addKnownUsers(users, changed) : [];
     this.userByRawDn = users.byRawDn;
     if (s.disabledFilter !== undefined) await this.readDisabled(userFilter, users);
-    const groups = await this.readGroups();
-    const { resolved, warnings } = await this.resolve(users, groups);
+    const groupFilter = compileFilter(s.groupFilter);
+    const groups = await this.readGroups(
+      changed ? andOf([groupFilter, changed.groupClause(newUsers)]) : groupFilter,
+    );
+    const { resolved, warnings } = await this.resolve(users, groups, changed?.known.groups ?? []);
 
     const snapshot: DirectorySnapshot = {
       source: s.origin,
@@ -415,6 +447,7 @@ export class LdapReader {
           byId.set(user.id, index);
           byRawDn.set(t.dn, index);
           uidValues?.push(t.uids);
+          if (t.uids !== undefined) this.options.uids?.set(user.id, t.uids);
           if (t.slicedMemberOf) slicedMemberOf.push(t.dn);
           if (t.memberOf !== undefined) memberOf.set(index, t.memberOf);
         }
@@ -441,6 +474,24 @@ export class LdapReader {
       );
     }
     return { list, byId, byRawDn, ...(uidValues === undefined ? {} : { uidValues }), memberOf };
+  }
+
+  /**
+   * A changed read: the last read's users that were not read again join the index after the ones
+   * that were (which win). Returns the users read that the last read did not have: groups naming
+   * them must be read again, since the groups kept from the last read could not resolve them.
+   */
+  private addKnownUsers(users: UserIndex, changed: ChangedRead): DirectoryUser[] {
+    const fresh = users.list.filter((u) => !changed.lastUserIds.has(u.id));
+    for (const user of changed.known.users) {
+      if (users.byId.has(user.id)) continue;
+      const index = users.list.length;
+      users.list.push(user);
+      users.byId.set(user.id, index);
+      if (user.ref !== undefined) users.byRawDn.set(user.ref, index);
+      users.uidValues?.push(this.options.uids?.get(user.id));
+    }
+    return fresh;
   }
 
   private async readDisabled(userFilter: Filter, users: UserIndex): Promise<void> {
@@ -480,7 +531,7 @@ export class LdapReader {
 
   // ---- groups -------------------------------------------------------------------------------
 
-  private async readGroups(): Promise<RawGroup[]> {
+  private async readGroups(filter: Filter): Promise<RawGroup[]> {
     const s = this.s;
     const r = this.entries;
     const groups: RawGroup[] = [];
@@ -497,7 +548,7 @@ export class LdapReader {
         phase: 'groups',
         base: s.groupBase,
         baseKey: 'groupBase',
-        filter: compileFilter(s.groupFilter),
+        filter,
         filterText: s.groupFilter,
         attributes: groupAttributes(s, memberRequest),
       },
@@ -734,9 +785,14 @@ export class LdapReader {
   private async resolve(
     users: UserIndex,
     groups: RawGroup[],
+    knownGroups: readonly DirectoryGroup[] = [],
   ): Promise<{ resolved: DirectoryGroup[]; warnings: DirectoryWarning[] }> {
     const s = this.s;
     const groupByRawDn = new Map(groups.map((g) => [g.dn, g.id]));
+    // A changed read: the groups of the last read not read again, as nested members (and kept).
+    const readIds = new Set(groups.map((g) => g.id));
+    const kept = knownGroups.filter((g) => !readIds.has(g.id));
+    for (const g of kept) if (g.dn !== undefined && !groupByRawDn.has(g.dn)) groupByRawDn.set(g.dn, g.id);
     let byKey: Map<string, NamedEntry> | undefined;
     const normalisedIndex = (): Map<string, NamedEntry> => {
       if (byKey) return byKey;
@@ -746,8 +802,8 @@ export class LdapReader {
         const key = ref === undefined ? undefined : tryNormalizeDn(ref);
         if (key !== undefined) byKey.set(key, { kind: 'user', index });
       }
-      for (const g of groups) {
-        const key = tryNormalizeDn(g.dn);
+      for (const g of [...groups, ...kept]) {
+        const key = g.dn === undefined ? undefined : tryNormalizeDn(g.dn);
         if (key !== undefined && !byKey.has(key)) byKey.set(key, { kind: 'group', id: g.id });
       }
       return byKey;
@@ -891,7 +947,7 @@ export class LdapReader {
         warnings.push(memberWarning('unresolved-member', name, ghosts, why));
       }
     }
-    return { resolved, warnings };
+    return { resolved: kept.length === 0 ? resolved : [...resolved, ...kept], warnings };
   }
 
   /**

@@ -44,7 +44,12 @@ describe('source.watch', () => {
   });
 
   it('an empty block: on, every 5 s, 1 s debounce', async () => {
-    expect((await sourceWith('{}')).watch).toEqual({ enabled: true, intervalMs: 5000, debounceMs: 1000 });
+    expect((await sourceWith('{}')).watch).toEqual({
+      enabled: true,
+      intervalMs: 5000,
+      debounceMs: 1000,
+      fullReadEvery: '1h',
+    });
   });
 
   it('enabled: false keeps the block and turns it off', async () => {
@@ -52,6 +57,13 @@ describe('source.watch', () => {
       enabled: false,
       intervalMs: 2000,
       debounceMs: 1000,
+      fullReadEvery: '1h',
     });
+  });
+
+  it('fullReadEvery: a duration, at least 1m', async () => {
+    expect((await sourceWith('{ fullReadEvery: 30m }')).watch?.fullReadEvery).toBe('30m');
+    await expect(sourceWith('{ fullReadEvery: 10s }')).rejects.toThrow(/fullReadEvery.*at least 1m/s);
+    await expect(sourceWith('{ fullReadEvery: hourly }')).rejects.toThrow(/a duration such as 30m/);
   });
 });
