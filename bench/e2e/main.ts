@@ -11,10 +11,15 @@ import { RunStore } from '../../src/daemon/runStore.js';
 import type { RunRecord } from '../../src/daemon/types.js';
 import { MAX_PAGE_SIZE } from '../../src/devin/index.js';
 import type { DirectoryFile } from '../../src/directory/file/fileSource.js';
-import { signWebhook } from '../../src/server/index.js';
 import { generateSeed, type RequestLogEntry } from '../../src/simulator/index.js';
 import { freePort, startRedis } from '../../test/support/redis.js';
-import { spawnIdsync, startSimulatorProcess, stopChild } from '../support/processes.js';
+import {
+  postResync,
+  spawnIdsync,
+  startSimulatorProcess,
+  stopChild,
+  untilOrgRole,
+} from '../support/processes.js';
 
 const USERS = 10_000;
 const GROUPS = 1_000;
@@ -177,41 +182,23 @@ server: { host: 127.0.0.1, port: ${port}, webhookSecret: ${WEBHOOK_SECRET}, admi
       if (group) group.members = [...(group.members ?? []), `new${j}`];
     }
     writeFileSync(directoryFile, JSON.stringify(edited));
-    const body = JSON.stringify({ reason: `bench trial ${k}` });
     const sent = performance.now();
-    const res = await fetch(`http://127.0.0.1:${port}/webhooks/resync`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-idsync-signature': signWebhook(WEBHOOK_SECRET, body, Math.floor(Date.now() / 1000)),
-      },
-      body,
-    });
-    if (res.status !== 202) throw new Error(`webhook answered ${res.status}: ${await res.text()}`);
-    const { runId } = (await res.json()) as { runId: string };
+    const runId = await postResync(port, WEBHOOK_SECRET, `bench trial ${k}`);
     // Devin shows the change: the new hire holds the org role the mapping grants.
-    for (;;) {
-      const r = await fetch(
-        `${simUrl}/v3/enterprise/organizations/${org.org_id}/members/users?email=${encodeURIComponent(email)}`,
-        { headers: { authorization: `Bearer ${TOKEN}` } },
-      );
-      const page = (await r.json()) as {
-        items: Array<{ role_assignments: Array<{ role: { role_id: string } }> }>;
-      };
-      if (page.items.some((u) => u.role_assignments.some((a) => a.role.role_id === 'org_member'))) break;
-      if (performance.now() - sent > 60_000) throw new Error(`trial ${k}: no change after 60 s`);
-      await sleep(20);
-    }
+    const polls = await untilOrgRole(
+      { simUrl, token: TOKEN, orgId: org.org_id, email, roleId: 'org_member' },
+      60_000,
+    );
     trials.push((performance.now() - sent) / 1000);
     await until(async () => finished(await runs.get(runId)), 60_000);
-    trialReqs += (await simRequests()).length - before;
+    trialReqs += (await simRequests()).length - before - polls;
   }
   console.log(`\nwebhook → Devin shows the change, ${TRIALS} trials (one new user in a mapped group each):`);
   console.log(
     `  p50 ${pct(trials, 50).toFixed(2)} s   p95 ${pct(trials, 95).toFixed(2)} s   max ${Math.max(...trials).toFixed(2)} s   goal p95 ≤ 10 s`,
   );
   console.log(
-    `  per trial: ${(trialReqs / TRIALS).toFixed(0)} Devin calls on average (a full snapshot read + 2 writes + the bench's own polling)`,
+    `  per trial: ${(trialReqs / TRIALS).toFixed(1)} Devin calls on average, the bench's own polls not counted (the first trial after the initial sync reads Devin in full: its 10,000 invites left every user to look up; the others plan against the daemon's copy of Devin, docs/incremental.md)`,
   );
 
   const code = await stopChild(daemon);

@@ -14,7 +14,6 @@ import { requestFullReconcile } from '../../src/daemon/fullReconcile.js';
 import { RunStore } from '../../src/daemon/runStore.js';
 import type { RunRecord } from '../../src/daemon/types.js';
 import type { DirectoryFile } from '../../src/directory/file/fileSource.js';
-import { signWebhook } from '../../src/server/index.js';
 import {
   ALL_PERMISSIONS,
   BUILTIN_ROLES,
@@ -24,7 +23,13 @@ import {
 import { emailKey, groupRoleKey } from '../../src/state/ledger.js';
 import { RedisStateStore } from '../../src/state/redisStateStore.js';
 import { freePort, startRedis } from '../../test/support/redis.js';
-import { spawnIdsync, startSimulatorProcess, stopChild } from '../support/processes.js';
+import {
+  postResync,
+  spawnIdsync,
+  startSimulatorProcess,
+  stopChild,
+  untilOrgRole,
+} from '../support/processes.js';
 
 // BENCH_USERS (a multiple of GROUPS) runs it smaller, to try it out.
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
@@ -190,32 +195,12 @@ server: { host: 127.0.0.1, port: ${port}, webhookSecret: ${WEBHOOK_SECRET}, admi
     if (group) group.members = [...(group.members ?? []), `new${k}`];
     writeFileSync(directoryFile, JSON.stringify(directory));
     const before = await simCount();
-    let polls = 0;
-    const body = JSON.stringify({ reason: `bench trial ${k}` });
     const sent = performance.now();
-    const res = await fetch(`http://127.0.0.1:${port}/webhooks/resync`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-idsync-signature': signWebhook(WEBHOOK_SECRET, body, Math.floor(Date.now() / 1000)),
-      },
-      body,
-    });
-    if (res.status !== 202) throw new Error(`webhook answered ${res.status}: ${await res.text()}`);
-    const { runId } = (await res.json()) as { runId: string };
-    for (;;) {
-      polls++;
-      const r = await fetch(
-        `${sim.url}/v3/enterprise/organizations/${org.org_id}/members/users?email=${encodeURIComponent(newEmail)}`,
-        { headers: { authorization: `Bearer ${TOKEN}` } },
-      );
-      const page = (await r.json()) as {
-        items: Array<{ role_assignments: Array<{ role: { role_id: string } }> }>;
-      };
-      if (page.items.some((u) => u.role_assignments.some((a) => a.role.role_id === 'org_member'))) break;
-      if (performance.now() - sent > 600_000) throw new Error(`trial ${k}: no change after 600 s`);
-      await sleep(20);
-    }
+    const runId = await postResync(port, WEBHOOK_SECRET, `bench trial ${k}`);
+    const polls = await untilOrgRole(
+      { simUrl: sim.url, token: TOKEN, orgId: org.org_id, email: newEmail, roleId: 'org_member' },
+      600_000,
+    );
     const seconds = (performance.now() - sent) / 1000;
     await until(async () => finished(await runs.get(runId)), 600_000);
     const plan = JSON.parse((await runs.report(runId, 'json')) ?? '{}') as { devinRead?: { kind: string } };

@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { signWebhook } from '../../src/server/index.js';
 import type { SimulatorSeed } from '../../src/simulator/index.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -82,4 +83,43 @@ export async function startSimulatorProcess(
       await stopChild(child);
     },
   };
+}
+
+/** A signed POST /webhooks/resync to the daemon; the run id it answers with. */
+export async function postResync(port: number, secret: string, reason: string): Promise<string> {
+  const body = JSON.stringify({ reason });
+  const res = await fetch(`http://127.0.0.1:${port}/webhooks/resync`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-idsync-signature': signWebhook(secret, body, Math.floor(Date.now() / 1000)),
+    },
+    body,
+  });
+  if (res.status !== 202) throw new Error(`webhook answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { runId: string }).runId;
+}
+
+/**
+ * Polls Devin (GET org members ?email=, every 20 ms) until `email` holds `roleId` in the org; returns
+ * how many polls that took, so a caller counting Devin calls can leave its own out.
+ */
+export async function untilOrgRole(
+  o: { simUrl: string; token: string; orgId: string; email: string; roleId: string },
+  timeoutMs: number,
+): Promise<number> {
+  const started = performance.now();
+  for (let polls = 1; ; polls++) {
+    const r = await fetch(
+      `${o.simUrl}/v3/enterprise/organizations/${o.orgId}/members/users?email=${encodeURIComponent(o.email)}`,
+      { headers: { authorization: `Bearer ${o.token}` } },
+    );
+    const page = (await r.json()) as {
+      items: Array<{ role_assignments: Array<{ role: { role_id: string } }> }>;
+    };
+    if (page.items.some((u) => u.role_assignments.some((a) => a.role.role_id === o.roleId))) return polls;
+    if (performance.now() - started > timeoutMs)
+      throw new Error(`${o.email}: no ${o.roleId} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }

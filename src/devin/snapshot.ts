@@ -26,6 +26,18 @@ export interface RawListings {
   orgUsers: Record<string, User[]>;
 }
 
+function emptyListings(): RawListings {
+  return {
+    organizations: [],
+    roles: [],
+    registeredGroups: [],
+    enterpriseGroupRoles: [],
+    orgGroupRoles: {},
+    users: [],
+    orgUsers: {},
+  };
+}
+
 export interface SnapshotOptions {
   /** Listings walked at once (each listing's pages are sequential). Default 4. */
   concurrency?: number;
@@ -37,15 +49,7 @@ export async function readDevinSnapshot(
   options: SnapshotOptions = {},
 ): Promise<DevinSnapshot> {
   const concurrency = options.concurrency ?? 4;
-  const raw: RawListings = {
-    organizations: [],
-    roles: [],
-    registeredGroups: [],
-    enterpriseGroupRoles: [],
-    orgGroupRoles: {},
-    users: [],
-    orgUsers: {},
-  };
+  const raw = emptyListings();
   const readAt = new Date().toISOString();
   const listing =
     (read: () => Promise<void>): PoolTask =>
@@ -178,15 +182,7 @@ export async function readDevinSubjects(
     const orgUsers: Record<string, User[]> = {};
     for (const orgId of orgIds)
       orgUsers[orgId] = await client.listOrgUsers(orgId, { email: found?.email ?? want.email });
-    const raw: RawListings = {
-      organizations: [],
-      roles: [],
-      registeredGroups: [],
-      enterpriseGroupRoles: [],
-      orgGroupRoles: {},
-      users: found ? [found] : [],
-      orgUsers,
-    };
+    const raw: RawListings = { ...emptyListings(), users: found ? [found] : [], orgUsers };
     for (const u of assembleSnapshot(raw, '').users) {
       const key = u.email === null ? undefined : emailKey(u.email);
       if (key !== undefined) users.set(key, u);
@@ -197,15 +193,7 @@ export async function readDevinSubjects(
   if (request.groups) {
     const orgIds = request.groups.orgIds;
     tasks.push(async () => {
-      const raw: RawListings = {
-        organizations: [],
-        roles: [],
-        registeredGroups: [],
-        enterpriseGroupRoles: [],
-        orgGroupRoles: {},
-        users: [],
-        orgUsers: {},
-      };
+      const raw = emptyListings();
       await runTaskPool(
         [
           async () => {
