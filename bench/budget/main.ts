@@ -13,7 +13,8 @@ import type { DirectoryFile } from '../../src/directory/file/fileSource.js';
 import { generateSeed, type RequestLogEntry } from '../../src/simulator/index.js';
 import { ROOT, startSimulatorProcess } from '../support/processes.js';
 
-// BENCH_BUDGET_LIMITS=20 runs one limit only (for a quick look).
+// BENCH_BUDGET_LIMITS=20 runs one limit only (for a quick look); BENCH_BUDGET_TIMELINE=1 prints each
+// run's requests per second (let through/429) on stderr, which is how the losses were found.
 const LIMITS = (process.env.BENCH_BUDGET_LIMITS ?? '5,20,50').split(',').map(Number);
 const CEILING = 100;
 const LATENCY_MS = 20;
