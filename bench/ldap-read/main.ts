@@ -151,15 +151,19 @@ try {
     semi64: [] as number[],
     ldapts: [] as number[],
     ldapsearch: [] as number[],
+    connectorCpu: [] as number[],
+    ldaptsCpu: [] as number[],
   };
   let snap: ReadOnceResult | undefined;
   console.log('run  connector  connector+semi64  ldapts alone  ldapsearch');
   for (let run = 1; run <= RUNS; run++) {
     snap = await readOnce('connector', config);
     rows.connector.push(snap.ms);
+    rows.connectorCpu.push(snap.cpuMs);
     rows.semi64.push((await readOnce('connector', config, ['--max-semi-space-size=64'])).ms);
     const floor = await readOnce('ldapts', config);
     rows.ldapts.push(floor.ms);
+    rows.ldaptsCpu.push(floor.cpuMs);
     rows.ldapsearch.push((await ldapsearchPair(slapd.url, searches, false)).ms);
     console.log(
       `${String(run).padStart(3)}  ${s(rows.connector.at(-1) as number).padStart(9)}  ${s(rows.semi64.at(-1) as number).padStart(16)}  ` +
@@ -194,6 +198,10 @@ try {
   line('connector+semi64', rows.semi64);
   line('ldapts alone', rows.ldapts);
   console.log(`${'ldapsearch'.padEnd(17)} median ${s(base)}`);
+  console.log(
+    `CPU time in the timed part (all threads, median): connector ${s(median(rows.connectorCpu))}, ` +
+      `ldapts alone ${s(median(rows.ldaptsCpu))} (steadier than wall time when the machine is busy)`,
+  );
   const ratio = median(rows.connector) / base;
   console.log(
     `ratio connector/ldapsearch: ${ratio.toFixed(2)}x (goal <= ${GOAL}x: ${ratio <= GOAL ? 'met' : 'NOT met'}); ` +

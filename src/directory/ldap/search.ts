@@ -79,10 +79,11 @@ function internals(client: Client): ClientInternals | undefined {
 }
 
 /**
- * Stands in for the list ldapts collects a search's entries in until the search's result: each
- * entry goes to the handler as it is parsed, so it is read while its bytes are still in cache and
+ * Where a page's entries go as they are parsed, by wire.ts or by ldapts (the sink stands in for
+ * the list ldapts collects a search's entries in until the search's result; iterated by ldapts at
+ * the end, it is empty). An entry handed on at once is read while its bytes are still in cache and
  * is garbage before the next young-generation collection, instead of surviving (and being copied
- * by) every collection until the page is complete. Iterated by ldapts at the end, it is empty.
+ * by) every collection until its page is complete.
  */
 class EntrySink {
   count = 0;
