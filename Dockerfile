@@ -57,9 +57,16 @@ RUN if ! command -v tini >/dev/null; then \
   && tini --version
 COPY --from=build /out/app /app
 # Reports (./idsync-report, ./idsync-demo-report) and a relative state file land under /tmp.
+# glibc malloc: a fixed trim threshold (setting it turns off the sliding mmap threshold, which
+# otherwise climbs to 32 MB after a run has freed large buffers, so later ones come from the heap
+# and its free pages are never handed back) and two arenas instead of one per thread. Measured on
+# an idle `idsync run` after a 10,000-user sync (bench/memory, which runs the daemon with these):
+# 183 MB RSS without them, 145 MB with the threshold, ~7 MB less again from the arenas.
 ENV PATH=/app/bin:$PATH \
     NODE_ENV=production \
-    HOME=/tmp
+    HOME=/tmp \
+    MALLOC_TRIM_THRESHOLD_=131072 \
+    MALLOC_ARENA_MAX=2
 WORKDIR /tmp
 USER 1000:1000
 EXPOSE 8080

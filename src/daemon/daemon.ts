@@ -13,7 +13,7 @@ import {
   SYNC_JOB_OPTIONS,
   SYNC_QUEUE,
 } from '../apply/queue/names.js';
-import { createOpProcessor } from '../apply/queue/opWorker.js';
+import { createOpProcessor, OpsCache } from '../apply/queue/opWorker.js';
 import { type LoadedConfig, parseDuration } from '../config/index.js';
 import { DevinClient } from '../devin/client.js';
 import { RedisBudgetStore } from '../devin/sharedBudget.js';
@@ -30,6 +30,7 @@ import { createEdge, type Edge } from './edge.js';
 import { createEntraParts, type EntraParts } from './entra.js';
 import { requestFullReconcile, takeFullReconcileRequest } from './fullReconcile.js';
 import { startFullReconcileTimer } from './fullReconcileTimer.js';
+import { collectAfterRuns, type IdleCollector } from './idleGc.js';
 import { IncrementalLdapSource } from './ldapIncremental.js';
 import { createRedis, describeRedis } from './redisOptions.js';
 import { createSyncProcessor } from './runJob.js';
@@ -275,6 +276,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const stop = new AbortController();
   const workers: Worker[] = [];
   let opsClient: DevinClient | undefined;
+  let idleGc: IdleCollector | undefined;
   if (opts.workers) {
     // 429s are not waited out inside the client: the op worker pauses the whole queue instead.
     opsClient = new DevinClient({
@@ -328,9 +330,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       { ...workerOptions, concurrency: 1 },
     );
     const rps = config.devin.maxRequestsPerSecond;
+    const opsCache = new OpsCache(store);
     const opsWorker = new Worker(
       OPS_QUEUE,
       createOpProcessor({
+        cache: opsCache,
         client: opsClient,
         ledger,
         progress: store,
@@ -356,6 +360,20 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       w.on('error', (err: Error) => log.warn({ err: err.message, queue: w.name }, 'worker error'));
     }
     workers.push(syncWorker, opsWorker);
+    // A finished run's garbage would otherwise stay resident while the daemon idles (idleGc.ts).
+    idleGc = collectAfterRuns(syncWorker, opsWorker, {
+      onIdle: () => opsCache.clear(),
+      onCollected: (c) =>
+        log.debug(
+          {
+            heapUsedBefore: c.heapUsedBefore,
+            heapUsedAfter: c.heapUsedAfter,
+            codeAfter: c.codeAfter,
+            ms: Math.round(c.ms),
+          },
+          'idle: garbage of the last run collected',
+        ),
+    });
   }
 
   const started = (async () => {
@@ -425,6 +443,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       // Waits for running jobs: op jobs finish (each is one op); a conductor sees `stopping` and
       // hands its run back to the queue for another replica.
       await Promise.all(workers.map((w) => w.close()));
+      idleGc?.stop();
       // After the sync worker: a run handed back or failed on the way out may still queue a message.
       await notify?.close();
       await Promise.all([syncQueue.close(), opsQueue.close(), edge?.close()]);

@@ -31,6 +31,8 @@ export interface OpWorkerDeps {
   defaultRateLimitMs?: number;
   /** A Retry-After longer than this is cut to it, so one bad header cannot stop the queue for a day. */
   maxRateLimitMs?: number;
+  /** The parsed plans; the daemon passes its own to clear it when idle. Default: a new one. */
+  cache?: OpsCache;
 }
 
 export type OpJobOutcome =
@@ -39,7 +41,7 @@ export type OpJobOutcome =
   | { duplicate: true };
 
 export function createOpProcessor(deps: OpWorkerDeps): (job: Job, token?: string) => Promise<OpJobOutcome> {
-  const plans = new OpsCache(deps.progress);
+  const plans = deps.cache ?? new OpsCache(deps.progress);
   const log = deps.logger.child({ component: 'op-worker' });
   const defaultPause = deps.defaultRateLimitMs ?? 1000;
   const maxPause = deps.maxRateLimitMs ?? 15 * 60_000;
@@ -171,11 +173,16 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Parsed plans by run: a 10,000-op plan is parsed once per process, not once per op. */
-class OpsCache {
+/**
+ * Parsed plans by run: a 10,000-op plan is parsed once per process, not once per op. The daemon
+ * clears it once the process is idle (src/daemon/idleGc.ts): the run is over, and its ops (some
+ * 9 MB at 10,000 users, ten times that at 100,000) would otherwise stay in memory until four more
+ * runs had pushed them out. A run that goes on after that parses its plan again, once.
+ */
+export class OpsCache {
   private readonly plans = new Map<string, Promise<readonly Op[] | undefined>>();
 
-  constructor(private readonly progress: RunProgressStore) {}
+  constructor(private readonly progress: Pick<RunProgressStore, 'ops'>) {}
 
   get(runId: string): Promise<readonly Op[] | undefined> {
     let p = this.plans.get(runId);
@@ -192,5 +199,14 @@ class OpsCache {
       }
     }
     return p;
+  }
+
+  /** Runs cached now. */
+  get size(): number {
+    return this.plans.size;
+  }
+
+  clear(): void {
+    this.plans.clear();
   }
 }
