@@ -12,6 +12,7 @@
 // Fail closed: no usable cache, another server or config, a cache older than fullReadEvery, any
 // error, anything incomplete or doubtful in the changed read → a full read, which replaces the cache
 // (and is returned incomplete, as the plain source would, if it is incomplete itself).
+import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import type { Redis } from 'ioredis';
@@ -34,11 +35,12 @@ import {
   MAX_NEW_USERS,
   pruneMembers,
   settingsFingerprint,
+  sharedEmail,
   toStoredCache,
   unsupported,
 } from '../directory/ldap/incremental.js';
 import { type LdapSettings, readsUidMembers, resolveSettings } from '../directory/ldap/profiles.js';
-import { LdapReader, type ProgressHook } from '../directory/ldap/read.js';
+import { type ChangedRead, LdapReader, type ProgressHook } from '../directory/ldap/read.js';
 import { detectWatermark, parseCsn, type Watermark } from '../directory/ldap/watermark.js';
 import type { DirectorySnapshot, DirectorySource } from '../directory/types.js';
 import { silentLogger } from '../log/logger.js';
@@ -79,6 +81,16 @@ export class IncrementalLdapSource implements DirectorySource {
   private readonly fingerprint: string;
   private aborted: string | undefined;
   private readonly open = new Set<LdapConnection>();
+  /**
+   * The cache as this process last wrote or read it, with the stamp stored beside it in Redis:
+   * while the stamp in Redis is the same, the 100k-user value is not fetched, unzipped and parsed
+   * again. Nothing downstream writes into a snapshot (the core builds its own state from it).
+   */
+  private memo: { stamp: string; cache: LdapCache } | undefined;
+  /** The last save, in flight: the next read waits for it (a save is off the run's critical path). */
+  private saving: Promise<void> | undefined;
+  /** Milliseconds per step of the last read, for the log line. */
+  private steps: Record<string, number> = {};
 
   constructor(private readonly o: IncrementalLdapOptions) {
     this.s = resolveSettings(o.config);
@@ -108,26 +120,36 @@ export class IncrementalLdapSource implements DirectorySource {
   }
 
   private async readWith(conn: LdapConnection): Promise<DirectorySnapshot> {
+    await this.saving;
     const started = this.now();
+    this.steps = {};
     // The watermark before anything is read: what changes from here on is the next read's.
     let mark: Watermark | undefined;
     let context: string | undefined;
     try {
-      ({ mark, context } = await this.readMark(conn));
+      ({ mark, context } = await this.step('mark', () => this.readMark(conn)));
     } catch (err) {
       this.log.warn({ err: describe(err) }, 'watermark not readable: a full read, not cached');
     }
-    const { cache, why } = mark ? await this.usableCache(mark, context, started) : { why: 'no watermark' };
+    const { cache, why } = mark
+      ? await this.step('cache', () => this.usableCache(mark, context, started))
+      : { why: 'no watermark' };
     if (cache && mark && context !== undefined) {
       const reconnects = conn.reconnects;
       try {
-        const snapshot = await this.changedRead(conn, cache, mark, context, started);
+        const snapshot = await this.step('changed', () =>
+          this.changedRead(conn, cache, mark, context, started),
+        );
         if (conn.reconnects !== reconnects)
           throw new DoubtError('the connection was re-established during the read');
-        await this.save({ ...cache, mark, snapshot, lastReadAt: new Date(started).toISOString() }, snapshot);
+        this.save({ ...cache, mark, snapshot, lastReadAt: new Date(started).toISOString() });
         this.o.onRead?.({ kind: 'incremental' });
+        this.log.info({ read: 'incremental', ms: this.steps }, 'LDAP read: incremental');
         return snapshot;
       } catch (err) {
+        // The reader may have written into the kept entries (every user disabled when the
+        // disabledFilter listing failed): the memo is not trusted any more.
+        this.memo = undefined;
         const reason = err instanceof DoubtError ? err.message : `failed: ${describe(err)}`;
         this.log.warn({ reason }, 'incremental LDAP read not used; reading in full');
         return this.fullRead(conn, mark, `the incremental read ${reason}`);
@@ -145,23 +167,22 @@ export class IncrementalLdapSource implements DirectorySource {
     const uids = new Map<string, readonly string[]>();
     const snapshot = await new LdapReader(conn, this.s, this.log, undefined, { uids }).read();
     this.o.onRead?.({ kind: 'full', why });
+    this.log.info({ read: 'full', why }, 'LDAP read: full');
     if (mark === undefined || !snapshot.complete || unsupported(this.s) !== undefined) {
       // Nothing to continue from: the next read is full again.
+      this.memo = undefined;
       await this.o.redis.del(this.key).catch(() => undefined);
       return snapshot;
     }
     const iso = new Date(at).toISOString();
-    await this.save(
-      {
-        fingerprint: this.fingerprint,
-        mark,
-        snapshot,
-        uids: [...uids].map(([id, names]) => [id, [...names]]),
-        lastFullReadAt: iso,
-        lastReadAt: iso,
-      },
+    this.save({
+      fingerprint: this.fingerprint,
+      mark,
       snapshot,
-    );
+      uids,
+      lastFullReadAt: iso,
+      lastReadAt: iso,
+    });
     return snapshot;
   }
 
@@ -177,11 +198,18 @@ export class IncrementalLdapSource implements DirectorySource {
     if (context === undefined) return { why: 'no naming context holding userBase and groupBase' };
     let cache: LdapCache | undefined;
     try {
-      const data = await this.o.redis.getBuffer(this.key);
-      if (data === null) return { why: 'no cached snapshot' };
-      const loaded = fromStoredCache(JSON.parse((await gunzipAsync(data)).toString('utf8')));
-      if (loaded.problem !== undefined) return { why: `the cached snapshot is ${loaded.problem}` };
-      cache = loaded.cache;
+      const stamp = await this.o.redis.hget(this.key, 'stamp');
+      if (stamp === null) return { why: 'no cached snapshot' };
+      if (this.memo?.stamp === stamp) cache = this.memo.cache;
+      else {
+        this.memo = undefined;
+        const data = await this.o.redis.hgetBuffer(this.key, 'data');
+        if (data === null) return { why: 'no cached snapshot' };
+        const loaded = fromStoredCache(JSON.parse((await gunzipAsync(data)).toString('utf8')));
+        if (loaded.problem !== undefined) return { why: `the cached snapshot is ${loaded.problem}` };
+        cache = loaded.cache;
+        if (cache) this.memo = { stamp, cache };
+      }
     } catch (err) {
       return { why: `the cached snapshot is not readable (${describe(err)})` };
     }
@@ -212,64 +240,83 @@ export class IncrementalLdapSource implements DirectorySource {
     const since = changedSince(cache.mark);
     if (since === undefined) throw new DoubtError(`cannot search by ${cache.mark.kind}`);
     const last = cache.snapshot;
-    const changed = await this.changedIds(conn, context, since, cache.mark);
-    const lastUserIds = new Set(last.users.map((u) => u.id));
+    const changed = await this.step('ids', () => this.changedIds(conn, context, since, cache.mark));
+    // The last read's entries that changed: a few, found without indexing 100k users.
+    const lastChangedUsers = new Set(last.users.filter((u) => changed.ids.has(u.id)).map((u) => u.id));
     const lastGroupIds = new Set(last.groups.map((g) => g.id));
     const known = keptOf(last, changed.ids);
-    const uids = new Map<string, readonly string[]>(cache.uids);
+    // Written into by the read (the users read); the memo is dropped if the read fails.
+    const uids = cache.uids;
     const withUids = readsUidMembers(s);
-    const read = await new LdapReader(conn, s, this.log, this.o.onChangedProgress, {
-      uids,
-      changed: {
-        userClause: compileFilter(since.filter),
-        groupClause: (newUsers) => {
-          if (newUsers.length > MAX_NEW_USERS)
-            throw new DoubtError(`${newUsers.length} users are new (more than ${MAX_NEW_USERS})`);
-          return compileFilter(
-            groupClause(
-              s,
-              since.filter,
-              newUsers.map((u) => ({ dn: u.ref ?? '', uids: withUids ? [...(uids.get(u.id) ?? [])] : [] })),
-            ),
-          );
-        },
-        known,
-        lastUserIds,
+    const readOnes: ChangedRead = {
+      userClause: compileFilter(since.filter),
+      groupClause: (newUsers) => {
+        if (newUsers.length > MAX_NEW_USERS)
+          throw new DoubtError(`${newUsers.length} users are new (more than ${MAX_NEW_USERS})`);
+        return compileFilter(
+          groupClause(
+            s,
+            since.filter,
+            newUsers.map((u) => ({ dn: u.ref ?? '', uids: withUids ? [...(uids.get(u.id) ?? [])] : [] })),
+          ),
+        );
       },
-    }).read();
+      known,
+      // A user read that did not change since the mark was read in the last read too, but
+      // one that changed after the search of changed ids is not known either way: counted as
+      // new, which re-reads the groups naming it (never fewer groups).
+      lastUserIds: lastChangedUsers,
+    };
+    const read = await this.step('listing', () =>
+      new LdapReader(conn, s, this.log, this.o.onChangedProgress, { uids, changed: readOnes }).read(),
+    );
     if (!read.complete) throw new DoubtError(`was incomplete: ${read.incompleteReasons.join('; ')}`);
     const keptGroups = new Set(known.groups.map((g) => g.id));
     const readGroupIds = read.groups.filter((g) => !keptGroups.has(g.id)).map((g) => g.id);
+    const readUsers = readOnes.readUsers ?? read.users;
     const doubt = doubtAbout({
       kind: mark.kind,
       moved: mark.value !== cache.mark.value,
       newer: changed.newer,
       readGroupIds,
       lastGroupIds,
+      ...optional(
+        'sharedEmail',
+        readUsers.some((u) => !lastChangedUsers.has(u.id)) ? sharedEmail(readUsers, known.users) : undefined,
+      ),
     });
     if (doubt !== undefined) throw new DoubtError(doubt);
-    const keptUsers = new Set(known.users.map((u) => u.id));
-    const usersChanged = new Set([
-      ...read.users.filter((u) => !keptUsers.has(u.id)).map((u) => u.id),
-      ...[...changed.ids].filter((id) => lastUserIds.has(id)),
-    ]).size;
+    const readUserIds = new Set(readUsers.map((u) => u.id));
+    const usersChanged = new Set([...readUserIds, ...lastChangedUsers]).size;
+    const readGroupSet = new Set(readGroupIds);
+    const gone = new Set([
+      ...[...lastChangedUsers].filter((id) => !readUserIds.has(id)),
+      ...[...changed.ids].filter((id) => lastGroupIds.has(id) && !readGroupSet.has(id)),
+    ]);
     const groupsChanged = new Set([...readGroupIds, ...[...changed.ids].filter((id) => lastGroupIds.has(id))])
       .size;
     const reRead = new Set(read.groups.filter((g) => !keptGroups.has(g.id)).map((g) => g.name));
-    const merged = pruneMembers({
-      ...read,
-      source: describeRead(s.origin, {
-        users: usersChanged,
-        groups: groupsChanged,
-        lastFullReadAgo: formatAge(started - Date.parse(cache.lastFullReadAt)),
-      }),
-      // The last read's warnings about groups not read again still hold.
-      warnings: [
-        ...last.warnings.filter((w) => w.subject === undefined || !reRead.has(w.subject)),
-        ...read.warnings,
-      ],
-    });
-    cache.uids = [...uids].map(([id, names]) => [id, [...names]]);
+    const merged = pruneMembers(
+      {
+        ...read,
+        source: describeRead(s.origin, {
+          users: usersChanged,
+          groups: groupsChanged,
+          lastFullReadAgo: formatAge(started - Date.parse(cache.lastFullReadAt)),
+        }),
+        // The last read's warnings about groups not read again still hold (once each: a warning
+        // the changed read gave again must not pile up read after read).
+        warnings: [
+          ...new Map(
+            [
+              ...last.warnings.filter((w) => w.subject === undefined || !reRead.has(w.subject)),
+              ...read.warnings,
+            ].map((w) => [`${w.code}\u0000${w.subject ?? ''}\u0000${w.message}`, w]),
+          ).values(),
+        ],
+      },
+      gone,
+    );
     this.log.info(
       { changedEntries: changed.ids.size, usersChanged, groupsChanged, ms: this.now() - started },
       'incremental LDAP read',
@@ -372,15 +419,35 @@ export class IncrementalLdapSource implements DirectorySource {
     return { mark: { kind: d.kind, server: d.server, value: d.start ?? '' } };
   }
 
-  private async save(cache: LdapCache, snapshot: DirectorySnapshot): Promise<void> {
+  /**
+   * Stores the cache after the read has returned (the run goes on meanwhile; the next read waits
+   * for it). Until it lands, Redis holds the older cache: continuing from its older watermark reads
+   * more, never less, so a save that fails or is cut off by a shutdown costs nothing but time.
+   */
+  private save(cache: LdapCache): void {
+    this.memo = undefined;
+    const stamp = randomUUID();
+    this.saving = (async () => {
+      try {
+        // After the read has returned: the run's Devin requests go on while this serialises.
+        await new Promise((resolve) => setImmediate(resolve));
+        const json = JSON.stringify(toStoredCache(cache));
+        const data = await gzipAsync(Buffer.from(json, 'utf8'), { level: 1 });
+        // DEL first: a value of another shape under the key would make HSET fail.
+        await this.o.redis.multi().del(this.key).hset(this.key, { data, stamp }).exec();
+        this.memo = { stamp, cache };
+      } catch (err) {
+        this.log.warn({ err: describe(err) }, 'the LDAP snapshot could not be cached');
+      }
+    })();
+  }
+
+  private async step<T>(name: string, f: () => Promise<T>): Promise<T> {
+    const t = this.now();
     try {
-      const data = await gzipAsync(
-        Buffer.from(JSON.stringify(toStoredCache({ ...cache, snapshot })), 'utf8'),
-      );
-      await this.o.redis.set(this.key, data);
-    } catch (err) {
-      // The old cache (or none) stays: continuing from its older watermark reads more, never less.
-      this.log.warn({ err: describe(err) }, 'the LDAP snapshot could not be cached');
+      return await f();
+    } finally {
+      this.steps[name] = this.now() - t;
     }
   }
 }
@@ -389,6 +456,10 @@ export class IncrementalLdapSource implements DirectorySource {
 function isInteresting(dn: string, s: LdapSettings): boolean {
   const key = tryNormalizeDn(dn);
   return key === undefined || isWithin(key, s.userBaseKey) || isWithin(key, s.groupBaseKey);
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
 
 function describe(err: unknown): string {

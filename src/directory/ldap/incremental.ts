@@ -70,17 +70,16 @@ export function keptOf(
 }
 
 /**
- * After a changed read: a kept group's members are ids of the last snapshot; those no longer in
- * the snapshot (changed and not read again: deleted, moved out of the base, filtered out) go, as
- * a full read would not resolve their DNs to anyone either.
+ * After a changed read: a kept group's members are ids of the last snapshot; those `gone` from it
+ * (changed and not read again: deleted, moved out of the base, filtered out) go, as a full read
+ * would not resolve their DNs to anyone either. Nothing gone (the usual case): nothing to walk.
  */
-export function pruneMembers(snapshot: DirectorySnapshot): DirectorySnapshot {
-  const users = new Set(snapshot.users.map((u) => u.id));
-  const groups = new Set(snapshot.groups.map((g) => g.id));
+export function pruneMembers(snapshot: DirectorySnapshot, gone: ReadonlySet<string>): DirectorySnapshot {
+  if (gone.size === 0) return snapshot;
   let changed = false;
   const pruned = snapshot.groups.map((g) => {
-    const memberUserIds = g.memberUserIds.filter((id) => users.has(id));
-    const memberGroupIds = g.memberGroupIds.filter((id) => groups.has(id));
+    const memberUserIds = g.memberUserIds.filter((id) => !gone.has(id));
+    const memberGroupIds = g.memberGroupIds.filter((id) => !gone.has(id));
     if (memberUserIds.length === g.memberUserIds.length && memberGroupIds.length === g.memberGroupIds.length)
       return g;
     changed = true;
@@ -101,16 +100,39 @@ export function doubtAbout(o: {
   newer: number;
   readGroupIds: readonly string[];
   lastGroupIds: ReadonlySet<string>;
+  /** An address that a user read shares with a user kept from the last snapshot. */
+  sharedEmail?: string;
 }): string | undefined {
   if (o.moved && o.newer === 0 && o.kind !== 'highestCommittedUSN') {
     // OpenLDAP keeps no trace of a deleted entry: a watermark that moved with nothing newer to
     // show for it was (most likely) a deletion.
     return 'the watermark moved but no entry changed since (a deletion, which OpenLDAP does not show)';
   }
+  if (o.sharedEmail !== undefined) {
+    // A kept user may be stale (an OpenLDAP deletion is not seen): two users with one address
+    // could change what the core does with the one a full read would see alone.
+    return `a user read has the address of a user kept from the last snapshot (${o.sharedEmail})`;
+  }
   const fresh = o.readGroupIds.filter((id) => !o.lastGroupIds.has(id));
   if (fresh.length > 0) {
     // A group the last snapshot lacked may be nested in groups that were kept as they were.
     return `${fresh.length} group${fresh.length === 1 ? '' : 's'} not in the last snapshot (new, or back in groupBase/groupFilter)`;
+  }
+  return undefined;
+}
+
+/** An address that a user read shares with a kept user (compared as the core compares them), if any. */
+export function sharedEmail(
+  read: readonly DirectoryUser[],
+  kept: readonly DirectoryUser[],
+): string | undefined {
+  const keptIds = new Set(kept.map((u) => u.id));
+  if (read.every((u) => keptIds.has(u.id) || u.email === null)) return undefined;
+  const keptEmails = new Set(kept.flatMap((u) => (u.email === null ? [] : [u.email.trim().toLowerCase()])));
+  for (const u of read) {
+    if (keptIds.has(u.id) || u.email === null) continue;
+    const e = u.email.trim().toLowerCase();
+    if (keptEmails.has(e)) return e;
   }
   return undefined;
 }
@@ -143,6 +165,11 @@ export function settingsFingerprint(s: LdapSettings): string {
 export function unsupported(s: LdapSettings): string | undefined {
   if (s.membership === 'memberOf')
     return 'membership: memberOf (a user changed is a membership changed in groups kept as they were)';
+  // memberOf is a back-link: joining or leaving a group does not change the user entry on AD, so a
+  // filter on it would not see the user come or go.
+  const filters = [s.userFilter, s.disabledFilter ?? ''].join(' ');
+  if (/memberof/i.test(filters))
+    return 'userFilter or disabledFilter tests memberOf, which changes without the user changing';
   return undefined;
 }
 
@@ -155,7 +182,7 @@ export interface LdapCache {
   mark: Watermark;
   snapshot: DirectorySnapshot;
   /** uidAttribute values by user id (uid member attributes only). */
-  uids: Array<[string, string[]]>;
+  uids: Map<string, readonly string[]>;
   /** ISO times. */
   lastFullReadAt: string;
   lastReadAt: string;
@@ -200,14 +227,19 @@ export const StoredLdapCache = z.object({
 });
 
 export function toStoredCache(c: LdapCache): z.input<typeof StoredLdapCache> {
-  return { version: 1, ...c, snapshot: { ...c.snapshot, complete: true } };
+  return {
+    version: 1,
+    ...c,
+    snapshot: { ...c.snapshot, complete: true },
+    uids: [...c.uids].map(([id, names]) => [id, [...names]]),
+  };
 }
 
 export function fromStoredCache(json: unknown): { cache?: LdapCache; problem?: string } {
   const parsed = StoredLdapCache.safeParse(json);
   if (!parsed.success) return { problem: `not in the expected form (${parsed.error.issues[0]?.message})` };
-  const { version: _v, ...rest } = parsed.data;
-  return { cache: rest as unknown as LdapCache };
+  const { version: _v, uids, ...rest } = parsed.data;
+  return { cache: { ...(rest as unknown as Omit<LdapCache, 'uids'>), uids: new Map(uids) } };
 }
 
 /** The `source` line: what was read and how. */

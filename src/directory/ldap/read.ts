@@ -78,8 +78,10 @@ export interface ChangedRead {
   groupClause: (newUsers: DirectoryUser[]) => Filter;
   /** The last read's users and groups that did not change (the caller dropped those that did). */
   known: { users: DirectoryUser[]; groups: DirectoryGroup[] };
-  /** The ids of every user of the last read. */
-  lastUserIds: ReadonlySet<string>;
+  /** Whether a user read was in the last read (asked only of the users read: a few). */
+  lastUserIds: { has(id: string): boolean };
+  /** Set by the read: the users read, before the known ones joined them. */
+  readUsers?: DirectoryUser[];
 }
 
 export interface ReadOptions {
@@ -482,6 +484,7 @@ export class LdapReader {
    * them must be read again, since the groups kept from the last read could not resolve them.
    */
   private addKnownUsers(users: UserIndex, changed: ChangedRead): DirectoryUser[] {
+    changed.readUsers = users.list.slice();
     const fresh = users.list.filter((u) => !changed.lastUserIds.has(u.id));
     for (const user of changed.known.users) {
       if (users.byId.has(user.id)) continue;

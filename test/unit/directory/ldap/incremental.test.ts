@@ -9,7 +9,9 @@ import {
   groupClause,
   keptOf,
   pruneMembers,
+  sharedEmail,
   toStoredCache,
+  unsupported,
 } from '../../../../src/directory/ldap/incremental.js';
 import { resolveSettings } from '../../../../src/directory/ldap/profiles.js';
 import type { DirectorySnapshot } from '../../../../src/directory/types.js';
@@ -18,6 +20,8 @@ const settings = resolveSettings({
   type: 'ldap',
   url: 'ldap://127.0.0.1:389',
   insecureSkipVerify: false,
+  bindDN: 'cn=reader,dc=example,dc=com',
+  bindPassword: 'x',
   profile: 'openldap',
   userBase: 'ou=people,dc=example,dc=com',
   groupBase: 'ou=groups,dc=example,dc=com',
@@ -74,11 +78,11 @@ describe('keptOf and pruneMembers', () => {
     const kept = keptOf(last, new Set(['u2', 'g2']));
     expect(kept.users.map((u) => u.id)).toEqual(['u1']);
     expect(kept.groups.map((g) => g.id)).toEqual(['g1']);
-    const merged = pruneMembers({ ...last, users: kept.users, groups: kept.groups });
+    const merged = pruneMembers({ ...last, users: kept.users, groups: kept.groups }, new Set(['u2', 'g2']));
     expect(merged.groups[0]).toMatchObject({ memberUserIds: ['u1'], memberGroupIds: [] });
     // Nothing gone: the same object.
     const whole = snapshot();
-    expect(pruneMembers(whole)).toBe(whole);
+    expect(pruneMembers(whole, new Set())).toBe(whole);
   });
 });
 
@@ -102,13 +106,29 @@ describe('doubtAbout', () => {
   });
 });
 
+describe('sharedEmail and unsupported', () => {
+  it('a user read with the address of a kept user (another id) is found', () => {
+    const kept = snapshot().users;
+    const fresh = { id: 'u9', email: ' A@X ', name: 'n', enabled: true };
+    expect(sharedEmail([...kept, fresh], kept)).toBe('a@x');
+    expect(sharedEmail([...kept, { ...fresh, email: 'c@x' }], kept)).toBeUndefined();
+  });
+  it('memberOf membership, or a filter on memberOf, is read in full', () => {
+    expect(unsupported(settings)).toBeUndefined();
+    expect(unsupported({ ...settings, membership: 'memberOf' })).toMatch(/membership: memberOf/);
+    expect(unsupported({ ...settings, userFilter: '(&(objectClass=user)(memberOf=cn=x))' })).toMatch(
+      /tests memberOf/,
+    );
+  });
+});
+
 describe('the cached form', () => {
   it('round-trips, and refuses another form', () => {
     const cache = {
       fingerprint: 'f',
       mark: { kind: 'contextCSN' as const, server: 'entryUUID=x', value: 'c' },
       snapshot: snapshot(),
-      uids: [['u1', ['a']]] as Array<[string, string[]]>,
+      uids: new Map([['u1', ['a']]]),
       lastFullReadAt: '2026-01-01T00:00:00.000Z',
       lastReadAt: '2026-01-01T00:00:00.000Z',
     };
