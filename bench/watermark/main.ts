@@ -125,8 +125,24 @@ server: { host: 127.0.0.1, port: ${port}, adminToken: bench-admin-token }
     );
     writeFileSync(join(dir, 'root.pw'), ROOT_PW);
     t = performance.now();
-    const daemon = spawnIdsync(['run', '--config', configFile, '--prefix', prefix]);
-    daemon.stdout?.resume();
+    // At info: the incremental source logs the kind of each LDAP read, which the trials print.
+    const daemon = spawnIdsync(['run', '--config', configFile, '--prefix', prefix], {
+      IDSYNC_LOG_LEVEL: 'info',
+    });
+    // Which kind of LDAP read each run made (the incremental source logs one line per read).
+    const readKinds: string[] = [];
+    let partial = '';
+    daemon.stdout?.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = /"read":"(full|incremental)"(?:,"why":"((?:[^"\\]|\\.)*)")?/.exec(line);
+        // The incremental read's own steps in ms (watermark, cache, changed ids, listing).
+        const steps = /"ms":(\{[^}]*\})/.exec(line)?.[1];
+        if (m)
+          readKinds.push(m[2] === undefined ? `${m[1]}${steps ? ` ${steps}` : ''}` : `${m[1]} (${m[2]})`);
+      }
+    });
     const stopDaemon = () => stopChild(daemon);
     stops.push(stopDaemon);
     const idle = async (timeoutMs: number): Promise<RunRecord[]> => {
@@ -147,7 +163,9 @@ server: { host: 127.0.0.1, port: ${port}, adminToken: bench-admin-token }
       `\n[${w.label}] idsync run up and synced in ${s2((performance.now() - t) / 1000)} (${startup.length} run(s): ${startup.map((r) => `${r.trigger} ${r.status}`).join(', ')})`,
     );
 
+    console.log(`  reads so far: ${readKinds.splice(0).join(', ') || 'none logged'}`);
     const trials: number[] = [];
+    const kindsByTrial: string[] = [];
     const toRun: number[] = [];
     const runTime: number[] = [];
     let calls = 0;
@@ -182,6 +200,8 @@ server: { host: 127.0.0.1, port: ${port}, adminToken: bench-admin-token }
           runTime.push((Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / 1000);
       }
       calls += (await simRequests()).length - before;
+      kindsByTrial.push(readKinds.splice(0).join('+') || 'none');
+      console.log(`    trial ${k + 1}: ${s2(trials[k] as number)}, read: ${kindsByTrial[k]}`);
     }
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const sum = Number(
@@ -205,6 +225,8 @@ server: { host: 127.0.0.1, port: ${port}, adminToken: bench-admin-token }
     console.log(
       `    Devin calls per change: ${(calls / TRIALS).toFixed(1)}; watermark polls so far: ${polls}`,
     );
+    const incrementalTrials = kindsByTrial.filter((k) => /^incremental( \{[^}]*\})?$/.test(k)).length;
+    console.log(`    LDAP reads: ${incrementalTrials} of ${TRIALS} trials read incrementally only`);
     await stopDaemon();
     stops.splice(stops.indexOf(stopDaemon), 1);
   }
