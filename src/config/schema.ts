@@ -163,7 +163,9 @@ const LdapWatch = z
     enabled: z
       .boolean()
       .default(true)
-      .describe('Poll the watermark (default true once watch is set; false turns it off and keeps the block).'),
+      .describe(
+        'Poll the watermark (default true once watch is set; false turns it off and keeps the block).',
+      ),
     intervalMs: z
       .int()
       .min(100, { error: 'at least 100 (ms between two polls)' })
