@@ -296,6 +296,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       // Started in `started`, once the global concurrency of the sync queue is set.
       autorun: false,
     };
+    // Shared by the op workers and this process's conductor, which hands them its plan.
+    const opsCache = new OpsCache(store);
     const copyPlanner = new CopyPlanner({
       config,
       cache: devinCache,
@@ -321,6 +323,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           pollMs: tuning.pollMs,
           stuckCheckMs: tuning.stuckCheckMs,
           stopping: () => stopping,
+          plans: opsCache,
         },
         trigger: (t) => service.trigger(t),
         keepRuns: config.redis.keepRuns,
@@ -330,7 +333,6 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       { ...workerOptions, concurrency: 1 },
     );
     const rps = config.devin.maxRequestsPerSecond;
-    const opsCache = new OpsCache(store);
     const opsWorker = new Worker(
       OPS_QUEUE,
       createOpProcessor({

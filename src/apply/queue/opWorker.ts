@@ -191,14 +191,25 @@ export class OpsCache {
       // Forget a failed read (Redis down), so the next attempt tries again.
       p.catch(() => this.plans.delete(runId));
       this.plans.set(runId, p);
-      // Only the active run (and maybe an approved one) matters; keep a handful.
-      while (this.plans.size > 4) {
-        const oldest = this.plans.keys().next().value;
-        if (oldest === undefined) break;
-        this.plans.delete(oldest);
-      }
+      this.trim();
     }
     return p;
+  }
+
+  /** Only the active run (and maybe an approved one) matters; keep a handful. */
+  private trim(): void {
+    while (this.plans.size > 4) {
+      const oldest = this.plans.keys().next().value;
+      if (oldest === undefined) break;
+      this.plans.delete(oldest);
+    }
+  }
+
+  /** The ops of a run this process holds already (its conductor's plan): nothing to parse. */
+  put(runId: string, ops: readonly Op[]): void {
+    this.plans.delete(runId);
+    this.plans.set(runId, Promise.resolve(ops));
+    this.trim();
   }
 
   /** Runs cached now. */

@@ -129,4 +129,18 @@ describe('OpsCache', () => {
     await cache.get('r1');
     expect(reads).toEqual(['r1', 'r1']);
   });
+
+  it('serves the ops its conductor put without reading them', async () => {
+    const reads: string[] = [];
+    const cache = new OpsCache({
+      ops: async (runId: string) => {
+        reads.push(runId);
+        return [];
+      },
+    });
+    const ops = [{ kind: 'inviteUsers', key: 'i' }] as unknown as Op[];
+    cache.put('r2', ops);
+    expect(await cache.get('r2')).toBe(ops);
+    expect(reads).toEqual([]);
+  });
 });
