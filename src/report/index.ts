@@ -20,8 +20,11 @@ export {
   parseOpsJson,
   parsePlanJson,
   renderJson,
+  renderJsonChunks,
   renderOpsJson,
+  renderOpsJsonChunks,
 } from './json.js';
+export { gzipChunks, jsonChunks, Mapped } from './jsonChunks.js';
 export { escapeMarkdown, renderMarkdown } from './markdown.js';
 export { showControls, terminalText } from './text.js';
 export { type ReportPaths, writeReports } from './writeReports.js';

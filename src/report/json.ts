@@ -13,6 +13,7 @@ import {
   type Plan,
   type PlanWarning,
 } from '../reconcile/plan.js';
+import { jsonChunks, Mapped } from './jsonChunks.js';
 
 const WARNING_CODES = [
   'user-without-email',
@@ -320,7 +321,12 @@ const opsSchema = z.strictObject({ version: z.literal(1), ops: z.array(opSchema)
  * ledger, and parsing it too cost every run tens of milliseconds before its first op.
  */
 export function renderOpsJson(ops: readonly Op[]): string {
-  return JSON.stringify({ version: 1, ops: ops.map(canonicalOp) });
+  return [...renderOpsJsonChunks(ops)].join('');
+}
+
+/** renderOpsJson's text in pieces (an op each), for gzipChunks: the ops of 100k users are ~76 MB as one string. */
+export function renderOpsJsonChunks(ops: readonly Op[]): Generator<string> {
+  return jsonChunks({ version: 1, ops: new Mapped(ops, canonicalOp) }, '', 2);
 }
 
 export function parseOpsJson(text: string, source: string): Op[] {
@@ -457,21 +463,34 @@ function canonicalWarning(w: PlanWarning): PlanWarning {
     : { code: w.code, message: w.message, subject: w.subject };
 }
 
-/** The plan as versioned, stable JSON: fixed key order, 2-space indent, trailing newline. */
+/**
+ * The plan as versioned, stable JSON: fixed key order, 2-space indent, trailing newline. Joined from
+ * renderJsonChunks: one flat string made once (JSON.stringify's text with the newline appended was
+ * a cons string, copied whole again wherever it was flattened, as gzip does).
+ */
 export function renderJson(plan: Plan): string {
+  return [...renderJsonChunks(plan)].join('');
+}
+
+/**
+ * renderJson's text in pieces (an op, a held op, a warning each), for gzipChunks: a 100,000-op
+ * plan's JSON never exists as one string, and its ops are made canonical one at a time.
+ */
+export function* renderJsonChunks(plan: Plan): Generator<string> {
   const summary: Partial<Record<OpKind, number>> = {};
   for (const kind of OP_ORDER) {
     const n = plan.summary[kind];
     if (n !== undefined) summary[kind] = n;
   }
   const s = plan.stats;
+  // Typed as a Plan, so no field is forgotten; each Mapped stands for the array it writes.
   const doc: Plan = {
     version: 1,
     createdAt: plan.createdAt,
     summary,
-    ops: plan.ops.map(canonicalOp),
-    held: plan.held.map(canonicalHeld),
-    warnings: plan.warnings.map(canonicalWarning),
+    ops: new Mapped(plan.ops, canonicalOp) as unknown as Op[],
+    held: new Mapped(plan.held, canonicalHeld) as unknown as HeldOp[],
+    warnings: new Mapped(plan.warnings, canonicalWarning) as unknown as PlanWarning[],
     guardrails: { verdict: plan.guardrails.verdict, reasons: [...plan.guardrails.reasons] },
     complete: plan.complete,
     stats: {
@@ -480,13 +499,14 @@ export function renderJson(plan: Plan): string {
       devinUsers: s.devinUsers,
       devinGroups: s.devinGroups,
       managedUsers: s.managedUsers,
-      mappedGroups: s.mappedGroups.map((g) => ({
+      mappedGroups: new Mapped(s.mappedGroups, (g) => ({
         id: g.id,
         name: g.name,
         members: g.members,
         mappings: [...g.mappings],
-      })),
-      userIds: { ...s.userIds },
+      })) as unknown as Plan['stats']['mappedGroups'],
+      // Written, not kept: no copy of its entry per directory user.
+      userIds: s.userIds,
     },
     fingerprint: plan.fingerprint,
   };
@@ -495,5 +515,6 @@ export function renderJson(plan: Plan): string {
       ...plan.devinRead,
       ...(plan.devinRead.reread ? { reread: { ...plan.devinRead.reread } } : {}),
     };
-  return `${JSON.stringify(doc, null, 2)}\n`;
+  yield* jsonChunks(doc, '  ', 2);
+  yield '\n';
 }
