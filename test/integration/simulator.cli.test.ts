@@ -124,6 +124,8 @@ describe('idsync simulator (CLI)', () => {
       '--admin',
       '--faults',
       '--latency',
+      '--rate-limit',
+      '--rate-burst',
       '--semantics',
     ]);
     const err = await cmd.parseAsync(['--port', 'abc'], { from: 'user' }).catch((e: unknown) => e);
