@@ -53,6 +53,8 @@ const arg = (name: string): string | undefined =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const sizes = (arg('users') ?? '10000,100000').split(',').map(Number);
 const fromSource = process.argv.includes('--from-source');
+/** A CLI compiled elsewhere (e.g. a patched copy of the tree) instead of this tree's. */
+const givenMain = arg('main');
 const snapshotDir = arg('heap-snapshot');
 /** Extra node flags for the daemon (e.g. `--node-flags=--trace-gc`), and where its stdout goes. */
 const nodeFlags = (arg('node-flags') ?? '').split(' ').filter(Boolean);
@@ -236,7 +238,8 @@ server: { host: 127.0.0.1, port: ${port}, adminToken: ${ADMIN_TOKEN} }
     const finished = async (pred: () => Promise<Run | undefined>, timeoutMs: number): Promise<Run> => {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        if (daemon.exitCode !== null) throw new Error(`idsync run exited with ${daemon.exitCode}`);
+        if (daemon.exitCode !== null || daemon.signalCode !== null)
+          throw new Error(`idsync run exited (${daemon.exitCode ?? daemon.signalCode})`);
         const r = await pred().catch(() => undefined);
         if (r && FINAL.includes(r.status)) return r;
         if (Date.now() > deadline) throw new Error(`timed out waiting for a run (last: ${r?.status})`);
@@ -308,11 +311,11 @@ server: { host: 127.0.0.1, port: ${port}, adminToken: ${ADMIN_TOKEN} }
   }
 }
 
-const build = fromSource ? undefined : buildDaemon();
+const build = fromSource || givenMain ? undefined : buildDaemon();
 const results: Figures[] = [];
 try {
   for (const users of sizes) {
-    const f = await measure(users, build?.main);
+    const f = await measure(users, givenMain ?? build?.main);
     results.push(f);
     console.log(
       `${users} users: initial sync ${f.initialOps} ops in ${f.initialSeconds.toFixed(0)} s; idle RSS ${mb(f.rssMedian).trim()} MB`,

@@ -365,6 +365,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // A finished run's garbage would otherwise stay resident while the daemon idles (idleGc.ts).
     idleGc = collectAfterRuns(syncWorker, opsWorker, {
       onIdle: () => opsCache.clear(),
+      onRunDone: () => opsCache.clear(),
       onCollected: (c) =>
         log.debug(
           {

@@ -161,7 +161,17 @@ export function idleCollector(opts: IdleCollectorOptions = {}): IdleCollector {
  * replica that conducts no run (its ops are done); an op or a run that starts in between puts it
  * off. While this process conducts a run, the ops queue draining between two phases is no idle.
  */
-export function collectAfterRuns(sync: Worker, ops: Worker, opts: IdleCollectorOptions = {}): IdleCollector {
+export function collectAfterRuns(
+  sync: Worker,
+  ops: Worker,
+  opts: IdleCollectorOptions & {
+    /**
+     * At once when this process's run is over (its ops settled, so nothing of it is needed), even
+     * if the next run starts before the process is idle: it then plans without the last one's ops.
+     */
+    onRunDone?: () => void;
+  } = {},
+): IdleCollector {
   const collector = idleCollector(opts);
   let conducting = false;
   sync.on('active', () => {
@@ -171,6 +181,7 @@ export function collectAfterRuns(sync: Worker, ops: Worker, opts: IdleCollectorO
   ops.on('active', () => collector.busy());
   const runDone = () => {
     conducting = false;
+    opts.onRunDone?.();
     collector.poke();
   };
   sync.on('completed', runDone);

@@ -2,9 +2,11 @@
 // never while work goes on, at most one per interval, then a young-generation GC; and the plan
 // cache of the op workers that it clears. The GC itself is V8's (exposedGc) in the daemon; here a
 // recording stand-in, so the test says when it is called, not what V8 frees.
+import { EventEmitter } from 'node:events';
+import type { Worker } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { OpsCache } from '../../../src/apply/queue/opWorker.js';
-import { exposedGc, idleCollector } from '../../../src/daemon/idleGc.js';
+import { collectAfterRuns, exposedGc, idleCollector } from '../../../src/daemon/idleGc.js';
 import type { Op } from '../../../src/reconcile/plan.js';
 
 beforeEach(() => {
@@ -101,6 +103,52 @@ describe('idleCollector', () => {
     c.stop();
     vi.advanceTimersByTime(1_000);
     expect(calls).toEqual([]);
+  });
+});
+
+describe('collectAfterRuns', () => {
+  const workers = () => {
+    const sync = new EventEmitter();
+    const ops = new EventEmitter();
+    return { sync, ops, asWorkers: [sync as unknown as Worker, ops as unknown as Worker] as const };
+  };
+
+  it('collects after the run this process conducted, and drops its ops at once', () => {
+    const { calls, gc } = recorder();
+    const events: string[] = [];
+    const { sync, ops, asWorkers } = workers();
+    collectAfterRuns(...asWorkers, {
+      gc,
+      quietMs: 2_000,
+      onRunDone: () => events.push('run done'),
+      onIdle: () => events.push('idle'),
+    });
+    sync.emit('active');
+    ops.emit('active');
+    // Between two phases the ops queue drains while the run goes on: no idle.
+    ops.emit('drained');
+    vi.advanceTimersByTime(60_000);
+    expect(calls).toEqual([]);
+    sync.emit('completed');
+    expect(events).toEqual(['run done']);
+    vi.advanceTimersByTime(2_000);
+    expect(events).toEqual(['run done', 'idle']);
+    expect(calls).toEqual(['major']);
+  });
+
+  it('on a replica that only ran ops, collects once its queue drained and stayed quiet', () => {
+    const { calls, gc } = recorder();
+    const { ops, asWorkers } = workers();
+    collectAfterRuns(...asWorkers, { gc, quietMs: 2_000 });
+    ops.emit('active');
+    ops.emit('drained');
+    vi.advanceTimersByTime(1_000);
+    ops.emit('active');
+    vi.advanceTimersByTime(10_000);
+    expect(calls).toEqual([]);
+    ops.emit('drained');
+    vi.advanceTimersByTime(2_000);
+    expect(calls).toEqual(['major']);
   });
 });
 
