@@ -204,7 +204,10 @@ server: { host: 127.0.0.1, port: ${port}, adminToken: ${ADMIN_TOKEN} }
       ['run', '--config', configFile, '--prefix', PREFIX, '--concurrency', String(OP_CONCURRENCY)],
       dir,
     );
-    stops.push(() => stopChild(daemon));
+    // stopChild waits for an exit that already happened when a signal (heap out of memory) ended it.
+    stops.push(async () => {
+      if (daemon.exitCode === null && daemon.signalCode === null) await stopChild(daemon);
+    });
     const pid = daemon.pid;
     if (pid === undefined) throw new Error('idsync run did not start');
     // The peak over the daemon's whole life: what its container's memory limit must allow.

@@ -68,6 +68,8 @@ export interface DaemonTuning {
   fullReadCheckMs?: number;
   /** LDAP watch: the polling lease (default max(10 s, 3 intervals)). */
   watchLeaseMs?: number;
+  /** Quiet after a run before its garbage is collected (src/daemon/idleGc.ts; default 2 s). */
+  idleCollectQuietMs?: number;
 }
 
 export const DEFAULT_TUNING: Omit<DaemonTuning, 'opConcurrency'> = {
@@ -364,6 +366,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     workers.push(syncWorker, opsWorker);
     // A finished run's garbage would otherwise stay resident while the daemon idles (idleGc.ts).
     idleGc = collectAfterRuns(syncWorker, opsWorker, {
+      ...(tuning.idleCollectQuietMs !== undefined ? { quietMs: tuning.idleCollectQuietMs } : {}),
       onIdle: () => opsCache.clear(),
       onRunDone: () => opsCache.clear(),
       onCollected: (c) =>
