@@ -53,6 +53,8 @@ const arg = (name: string): string | undefined =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const sizes = (arg('users') ?? '10000,100000').split(',').map(Number);
 const fromSource = process.argv.includes('--from-source');
+/** Without the image's malloc settings (to see what they do). */
+const imageEnv = !process.argv.includes('--no-image-env');
 /** A CLI compiled elsewhere (e.g. a patched copy of the tree) instead of this tree's. */
 const givenMain = arg('main');
 const snapshotDir = arg('heap-snapshot');
@@ -122,7 +124,12 @@ function spawnDaemon(main: string | undefined, args: string[], cwd: string): Chi
     : 'ignore';
   return spawn(process.execPath, [...flags, ...nodeFlags, ...entry, ...args], {
     cwd,
-    env: { ...process.env, ...IMAGE_MALLOC_ENV, IDSYNC_LOG_LEVEL: 'warn', NODE_OPTIONS: '' },
+    env: {
+      ...process.env,
+      ...(imageEnv ? IMAGE_MALLOC_ENV : {}),
+      IDSYNC_LOG_LEVEL: 'warn',
+      NODE_OPTIONS: '',
+    },
     stdio: ['ignore', stdout, 'inherit'],
   });
 }
@@ -339,12 +346,11 @@ for (const f of results) {
     `${String(f.users).padStart(8)}  ${String(f.groups).padStart(6)}   ${mb(f.rssMedian)} MB      ${mb(f.rssMax)} MB  ${goal === undefined ? '   -' : String(goal).padStart(4)}${verdict.padEnd(5)}  ${mb(f.heapUsed)} MB     ${mb(f.heapTotal)} MB     ${mb(f.oldSpace)} MB    ${mb(f.external)} MB   ${mb(f.peakRss)} MB`,
   );
 }
+const mallocNote = imageEnv
+  ? `the daemon with the image's malloc settings (${Object.entries(IMAGE_MALLOC_ENV)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')})`
+  : "the daemon without the image's malloc settings (--no-image-env)";
 console.log(
-  `\nmethod: private redis-server, \`idsync simulator --latency 0\` and \`idsync run\` (${fromSource ? 'from source under tsx' : 'compiled by tsc, plain node'}) as child processes on this machine, the daemon with the image's malloc settings (${Object.entries(
-    IMAGE_MALLOC_ENV,
-  )
-    .map(([k, v]) => `${k}=${v}`)
-    .join(
-      ' ',
-    )}); devin.maxConcurrency ${DEVIN_CONCURRENCY}, op concurrency ${OP_CONCURRENCY}, no request budget (latency and budget are irrelevant to memory and would make the 100k sync take many minutes). After the startup run converged and ${NOOP_RUNS} no-op runs (POST /api/runs, 0 ops each), ${SETTLE_MS / 1000} s idle, then VmRSS every ${SAMPLE_EVERY_MS} ms for ${SAMPLE_MS / 1000} s; heap figures from the daemon's /metrics at the end. Memory depends little on load, but the machine was shared.`,
+  `\nmethod: private redis-server, \`idsync simulator --latency 0\` and \`idsync run\` (${fromSource ? 'from source under tsx' : givenMain ? `${givenMain}, plain node` : 'compiled by tsc, plain node'}) as child processes on this machine, ${mallocNote}; devin.maxConcurrency ${DEVIN_CONCURRENCY}, op concurrency ${OP_CONCURRENCY}, no request budget (latency and budget are irrelevant to memory and would make the 100k sync take many minutes). After the startup run converged and ${NOOP_RUNS} no-op runs (POST /api/runs, 0 ops each), ${SETTLE_MS / 1000} s idle, then VmRSS every ${SAMPLE_EVERY_MS} ms for ${SAMPLE_MS / 1000} s; heap figures from the daemon's /metrics at the end. Memory depends little on load, but the machine was shared.`,
 );
