@@ -19,6 +19,7 @@ import {
   startSimulatorProcess,
   stopChild,
   untilOrgRole,
+  untilWhileRunning,
 } from '../support/processes.js';
 
 const USERS = 10_000;
@@ -76,10 +77,6 @@ function minimumCalls(): { reads: number; writes: number; total: number } {
   return { reads, writes, total: reads + writes };
 }
 
-// ---- processes ------------------------------------------------------------------------------------------
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 // ---- the benchmark --------------------------------------------------------------------------------------
 
 const dir = mkdtempSync(join(tmpdir(), 'idsync-bench-e2e-'));
@@ -131,16 +128,8 @@ server: { host: 127.0.0.1, port: ${port}, webhookSecret: ${WEBHOOK_SECRET}, admi
     String(OP_CONCURRENCY),
   ]);
   stops.push(() => stopChild(daemon));
-  const until = async (pred: () => Promise<RunRecord | undefined>, timeoutMs: number): Promise<RunRecord> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const r = await pred();
-      if (r) return r;
-      if (daemon.exitCode !== null) throw new Error(`idsync run exited with ${daemon.exitCode}`);
-      if (Date.now() > deadline) throw new Error('timed out');
-      await sleep(100);
-    }
-  };
+  const until = (pred: () => Promise<RunRecord | undefined>, timeoutMs: number): Promise<RunRecord> =>
+    untilWhileRunning(daemon, pred, 'a run to finish', timeoutMs);
   const finished = (r: RunRecord | undefined) =>
     r && ['succeeded', 'partial', 'failed', 'awaiting-approval'].includes(r.status) ? r : undefined;
   const initial = await until(async () => finished((await runs.list(1))[0]), 300_000);

@@ -25,7 +25,7 @@ import {
   startGraphSimulator,
 } from '../../test/support/graphSimulator/index.js';
 import { freePort, startRedis } from '../../test/support/redis.js';
-import { spawnIdsync, startSimulatorProcess, stopChild } from '../support/processes.js';
+import { spawnIdsync, startSimulatorProcess, stopChild, untilWhileRunning } from '../support/processes.js';
 
 const USERS = 50_000;
 const GROUPS = 2_000;
@@ -40,7 +40,6 @@ const ADMIN_TOKEN = 'bench-entra-admin-token-0123456789';
 const PREFIX = 'bench-entra';
 const PAGE = 999;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
@@ -196,20 +195,8 @@ server: { host: 127.0.0.1, port: ${port}, adminToken: ${ADMIN_TOKEN} }
   const t3 = performance.now();
   const daemon = spawnIdsync(['run', '--config', daemonFile, '--prefix', PREFIX, '--concurrency', '64']);
   stops.push(() => stopChild(daemon));
-  const until = async <T>(
-    pred: () => Promise<T | undefined>,
-    what: string,
-    timeoutMs: number,
-  ): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const r = await pred();
-      if (r !== undefined) return r;
-      if (daemon.exitCode !== null) throw new Error(`idsync run exited with ${daemon.exitCode}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(25);
-    }
-  };
+  const until = <T>(pred: () => Promise<T | undefined>, what: string, timeoutMs: number): Promise<T> =>
+    untilWhileRunning(daemon, pred, what, timeoutMs, 25);
   const finished = (r: RunRecord | undefined) =>
     r && ['succeeded', 'partial', 'failed', 'blocked', 'awaiting-approval'].includes(r.status)
       ? r

@@ -29,6 +29,7 @@ import {
   startSimulatorProcess,
   stopChild,
   untilOrgRole,
+  untilWhileRunning,
 } from '../support/processes.js';
 
 // BENCH_USERS (a multiple of GROUPS) runs it smaller, to try it out.
@@ -45,7 +46,6 @@ const PREFIX = 'benchinc';
 const GOAL_P95_S = 3;
 const GOAL_CALLS = 10;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
@@ -162,16 +162,8 @@ server: { host: 127.0.0.1, port: ${port}, webhookSecret: ${WEBHOOK_SECRET}, admi
   const t0 = performance.now();
   const daemon = spawnIdsync(['run', '--config', configFile, '--prefix', PREFIX]);
   stops.push(() => stopChild(daemon));
-  const until = async (pred: () => Promise<RunRecord | undefined>, timeoutMs: number): Promise<RunRecord> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const r = await pred();
-      if (r) return r;
-      if (daemon.exitCode !== null) throw new Error(`idsync run exited with ${daemon.exitCode}`);
-      if (Date.now() > deadline) throw new Error('timed out');
-      await sleep(100);
-    }
-  };
+  const until = (pred: () => Promise<RunRecord | undefined>, timeoutMs: number): Promise<RunRecord> =>
+    untilWhileRunning(daemon, pred, 'a run to finish', timeoutMs);
   const finished = (r: RunRecord | undefined) =>
     r && ['succeeded', 'partial', 'failed', 'blocked', 'awaiting-approval'].includes(r.status)
       ? r

@@ -47,7 +47,8 @@ export function firstMatch(
 /** SIGTERM, then the exit code. */
 export function stopChild(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
+    // A child killed by a signal (out of memory) has a signalCode and no exitCode, and exits no more.
+    if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
     child.once('exit', (code) => resolve(code));
     child.kill('SIGTERM');
   });
@@ -121,5 +122,26 @@ export async function untilOrgRole(
     if (performance.now() - started > timeoutMs)
       throw new Error(`${o.email}: no ${o.roleId} after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * Polls `pred` every `everyMs` until it yields a value; fails at once if `daemon` exited meanwhile,
+ * and after `timeoutMs` naming `what`.
+ */
+export async function untilWhileRunning<T>(
+  daemon: ChildProcess,
+  pred: () => Promise<T | undefined>,
+  what: string,
+  timeoutMs: number,
+  everyMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await pred();
+    if (r !== undefined) return r;
+    if (daemon.exitCode !== null) throw new Error(`idsync run exited with ${daemon.exitCode}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
