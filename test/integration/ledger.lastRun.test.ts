@@ -44,3 +44,38 @@ it.each([
   await conn.set('lr-b:ledger:lastRun', JSON.stringify(bad));
   await expect(new RedisStateStore(conn, 'lr-b').load()).rejects.toThrow(/refusing to guess the base/);
 });
+
+it('reuses the ledger it loaded until anyone writes it, and never across a Redis that lost its data', async () => {
+  const mine = new RedisStateStore(conn, 'lr-c');
+  const replica = new RedisStateStore(conn, 'lr-c');
+  await mine.replace({ version: 1, users: ['a@corp.example'], groups: ['devin-a'], groupRoles: [] });
+  const first = await mine.load();
+  expect(await mine.load()).toBe(first);
+  expect(Object.isFrozen(first.users)).toBe(true);
+
+  // Another replica's op and run: this process must see both at its next load.
+  await replica.recordOp({
+    kind: 'removeUser',
+    key: 'removeUser/a@corp.example',
+    email: 'a@corp.example',
+    userId: 'u-a',
+    expected: { role: null },
+    reasons: ['test'],
+  });
+  const afterOp = await mine.load();
+  expect(afterOp).not.toBe(first);
+  expect(afterOp.users).toEqual([]);
+  await replica.recordRun(run);
+  expect((await mine.load()).lastSuccessfulRun).toEqual(run);
+
+  // Redis restarted empty: the keys are gone, version token included; nothing cached is used.
+  await conn.del('lr-c:ledger:users', 'lr-c:ledger:groups', 'lr-c:ledger:lastRun', 'lr-c:ledger:version');
+  const empty = await mine.load();
+  expect(empty.users).toEqual([]);
+  expect(empty.lastSuccessfulRun).toBeUndefined();
+  // A ledger written without a token (an older idsync): read in full every time.
+  await conn.sadd('lr-c:ledger:users', 'b@corp.example');
+  expect((await mine.load()).users).toEqual(['b@corp.example']);
+  await conn.sadd('lr-c:ledger:users', 'c@corp.example');
+  expect((await mine.load()).users).toEqual(['b@corp.example', 'c@corp.example']);
+});
