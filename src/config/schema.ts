@@ -187,6 +187,12 @@ const LdapWatch = z
       .describe(
         "Daemon: runs read only the entries changed since the last read (uSNChanged on Active Directory, entryCSN under syncprov's contextCSN on OpenLDAP) and merge them into the last snapshot, kept in Redis; a full read at least this often, since a changed read can miss a deletion on OpenLDAP: 30m, 1h, 1d (minimum 1m; default 1h). docs/watch.md.",
       ),
+    push: z
+      .enum(['auto', 'off'], { error: 'auto or off' })
+      .optional()
+      .describe(
+        'auto (the default): when the server offers it, the directory tells the poller of a change and it polls at once (OpenLDAP syncprov: an RFC 4533 refreshAndPersist search; Active Directory and Samba: the change notification control), on a connection of its own; the poll every intervalMs stays as the safety net. off: poll only. docs/watch.md.',
+      ),
   })
   .describe(
     "Daemon (idsync run): poll a cheap change watermark of the directory and run when it moves, for directories that call no webhook: Active Directory's highestCommittedUSN, OpenLDAP's contextCSN (syncprov) or else the newest entryCSN or modifyTimestamp. A different server answering (a DC failover) also reads Devin in full.",

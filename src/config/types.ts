@@ -75,6 +75,8 @@ export interface LdapWatchSettings {
   debounceMs: number;
   /** Daemon: a full LDAP read at least this often (a duration, default 1h); runs between read what changed. */
   fullReadEvery?: string;
+  /** Absent or auto: the directory's change push when offered (src/directory/ldap/notify.ts); off: poll only. */
+  push?: 'auto' | 'off';
 }
 
 export type EntraCredential =

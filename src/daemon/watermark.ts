@@ -9,10 +9,36 @@
 // A failed poll (the DC down) is logged and tried again at the next interval; it triggers nothing
 // and forgets nothing, so the first poll that works compares with what was seen before the outage
 // (another DC answering then is a failover).
+//
+// Push (source.watch.push, default auto): while this replica holds the lease and the server offers
+// it, a ChangeListener (src/directory/ldap/notify.ts) holds a search open on a connection of its
+// own and says when anything changed; each time, this polls at once instead of at the next
+// interval. A push only brings the poll forward: the watermark it reads, compared as always, is
+// still what asks for a run, through the same debounce, so a push that means nothing (a write the
+// watermark does not show yet, a change outside the bases) costs one base read. A move already
+// waiting for its debounce ignores pushes (its polls follow anyway), which bounds the polls a busy
+// directory can cause to about one per debounce time. The interval's poll goes on beside it, so a
+// listener that breaks (the connection lost, the search refused or ended) leaves the watch as it
+// was without push; it is said once as a warning, then at debug level, while the listener
+// reconnects with a capped backoff. Losing the lease or stopping closes it.
+//
+// The debounce stays trailing-edge with push: a move asks for its run once a poll finds the
+// watermark unchanged, one debounce time later, not at the first move. Firing at the first move
+// would save that time (1 s by default) but makes every burst two runs (one at its start, one
+// after it) where the watch promises, and its tests check, one; with push a change reaches Devin in
+// about a debounce time plus the run, inside issue 13's 5 s at the default settings.
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { LdapWatchSettings } from '../config/types.js';
+import {
+  ChangeListener,
+  type ChangeListenerOptions,
+  describePush,
+  formatInterval,
+  type PushKind,
+  type PushState,
+} from '../directory/ldap/notify.js';
 import type { LdapSettings } from '../directory/ldap/profiles.js';
 import {
   describeOffer,
@@ -61,6 +87,8 @@ export interface WatermarkPollerOptions {
   leaseMs?: number;
   /** Default: a reader on `settings`. */
   reader?: WatermarkReader;
+  /** The push listener's reconnect backoff and liveness probe (defaults in notify.ts). */
+  pushOptions?: Pick<ChangeListenerOptions, 'backoff' | 'probeEveryMs'>;
   now?: () => number;
 }
 
@@ -82,6 +110,26 @@ export interface WatchStatus {
   /** A move waiting for the debounce (or for Redis, to queue its run). */
   pending?: { since: number; why: string; failover: boolean };
   failingSince?: number;
+  push: PushStatus;
+}
+
+/**
+ * Whether the directory tells this replica of changes: `active` while a listener's search is
+ * open. `off` by config; `waiting` until this replica holds the lease and has read the watermark;
+ * `unavailable` when the server offers no push (`why`); `connecting`/`retrying` while the listener
+ * (re)connects (`error`: why the last session ended).
+ */
+export interface PushStatus {
+  mode: 'auto' | 'off';
+  active: boolean;
+  state: 'off' | 'waiting' | 'connecting' | 'active' | 'retrying' | 'unavailable';
+  kind?: PushKind;
+  /** Since when active, or retrying. */
+  since?: number;
+  why?: string;
+  error?: string;
+  /** Changes the listener told of, since this replica took the lease. */
+  pushes: number;
 }
 
 export class WatermarkPoller {
@@ -100,6 +148,14 @@ export class WatermarkPoller {
   private pending: Pending | undefined;
   private failing: { since: number; warnedAt: number } | undefined;
   private offerLogged: string | undefined;
+  private listener: ChangeListener | undefined;
+  private push: PushStatus;
+  /** A push came while a poll was in flight: poll again once it is done. */
+  private pushAgain = false;
+  /** The poll under way was brought forward by a push. */
+  private pushPoll = false;
+  private pushWarned = false;
+  private pushActivations = 0;
 
   constructor(private readonly o: WatermarkPollerOptions) {
     this.log = o.logger.child({ component: 'ldap-watch', server: o.settings.origin });
@@ -107,6 +163,7 @@ export class WatermarkPoller {
     this.lease = new Lease(o.redis, this.keys.lease, o.leaseMs ?? Math.max(10_000, 3 * o.watch.intervalMs));
     this.reader = o.reader ?? new WatermarkReader(o.settings, { logger: o.logger });
     this.now = o.now ?? Date.now;
+    this.push = this.initialPush();
   }
 
   start(): void {
@@ -120,6 +177,7 @@ export class WatermarkPoller {
     this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
+    await this.closePush();
     // A poll in flight against a DC that does not answer must not hold the shutdown: its socket is
     // dropped, and a connect still under way (which cannot be interrupted) is not waited for long;
     // the reader closes that connection when it completes.
@@ -142,6 +200,7 @@ export class WatermarkPoller {
         ? { pending: { since: this.pending.since, why: this.pending.why, failover: !!this.pending.failover } }
         : {}),
       ...(this.failing ? { failingSince: this.failing.since } : {}),
+      push: { ...this.push },
     };
   }
 
@@ -156,7 +215,11 @@ export class WatermarkPoller {
         this.log.warn({ err: text(err) }, 'watch step failed');
       } finally {
         this.ticking = undefined;
-        this.schedule(next);
+        // A push that came during this poll may be about a change it read too early to see.
+        const again = this.pushAgain && !this.pending && this.holding;
+        this.pushAgain = false;
+        if (again) this.pushPoll = true;
+        this.schedule(again ? 0 : next);
       }
     })();
     return this.ticking;
@@ -184,6 +247,8 @@ export class WatermarkPoller {
       this.handledLoaded = true;
     }
 
+    const pushed = this.pushPoll;
+    this.pushPoll = false;
     const base = this.last ?? this.handled;
     let w: Watermark;
     try {
@@ -201,6 +266,7 @@ export class WatermarkPoller {
       this.failing = undefined;
     }
     this.logOffer();
+    this.ensurePush();
 
     if (base === undefined) {
       // Nothing to compare with (the first poll ever for this prefix): one run, so that whatever
@@ -221,10 +287,15 @@ export class WatermarkPoller {
         if (change === 'failover') {
           this.pending.failover = why;
           this.pending.fullRequested = false;
+          // Another server may offer another push, or none: the listener starts again.
+          await this.closePush();
+          this.ensurePush();
         }
       }
     }
-    if (!this.pending) return interval;
+    // A push whose change this poll did not see (a write the watermark shows a moment later):
+    // one more look a debounce time later rather than an interval.
+    if (!this.pending) return pushed ? Math.min(interval, Math.max(this.debounceMs(w), 50)) : interval;
 
     const debounce = this.debounceMs(w);
     const quiet = now - this.pending.lastMove >= debounce;
@@ -296,12 +367,111 @@ export class WatermarkPoller {
 
   /** Another replica polls now: forget this one's readings (the stored one is the truth). */
   private async resign(): Promise<void> {
+    await this.closePush();
     this.last = undefined;
     this.pending = undefined;
     this.handled = undefined;
     this.handledLoaded = false;
     this.failing = undefined;
     await this.reader.reset();
+  }
+
+  private initialPush(): PushStatus {
+    const mode = this.o.watch.push ?? 'auto';
+    return { mode, active: false, state: mode === 'off' ? 'off' : 'waiting', pushes: 0 };
+  }
+
+  /**
+   * Starts the listener once this replica holds the lease and knows what the server offers:
+   * syncprov's contextCSN or AD's highestCommittedUSN come with a push; the "newest entryCSN or
+   * modifyTimestamp" kinds mean a server without syncprov, which has none.
+   */
+  private ensurePush(): void {
+    if (this.listener || this.stopped || !this.holding) return;
+    if (this.push.state !== 'waiting') return;
+    const kind = this.reader.offer?.kind;
+    if (kind === undefined) return;
+    if (kind !== 'contextCSN' && kind !== 'highestCommittedUSN') {
+      this.pushChanged({
+        state: 'unavailable',
+        why: `the server offers ${kind}, which comes with no push (syncprov is not on this database)`,
+      });
+      return;
+    }
+    const listener = new ChangeListener(this.o.settings, {
+      logger: this.o.logger,
+      ...this.o.pushOptions,
+    });
+    this.listener = listener;
+    listener.on('changed', () => {
+      if (this.listener === listener) this.pushed();
+    });
+    listener.on('state', (state) => {
+      if (this.listener === listener) this.pushChanged(state);
+    });
+    listener.start();
+  }
+
+  private async closePush(): Promise<void> {
+    const listener = this.listener;
+    this.listener = undefined;
+    this.pushAgain = false;
+    this.push = { ...this.initialPush(), pushes: this.push.pushes };
+    if (listener) await listener.close();
+  }
+
+  /** The directory says something changed: poll now, unless a move is already being debounced. */
+  private pushed(): void {
+    this.push.pushes++;
+    if (this.stopped || !this.holding || this.pending) return;
+    if (this.ticking) {
+      this.pushAgain = true;
+      return;
+    }
+    this.pushPoll = true;
+    void this.tick();
+  }
+
+  private pushChanged(s: PushState): void {
+    const every = formatInterval(this.o.watch.intervalMs);
+    const base = { mode: this.push.mode, pushes: this.push.pushes };
+    switch (s.state) {
+      case 'closed':
+        return;
+      case 'connecting':
+        this.push = { ...base, active: false, state: 'connecting' };
+        return;
+      case 'active': {
+        this.push = { ...base, active: true, state: 'active', kind: s.kind, since: s.since };
+        this.pushActivations++;
+        const line = `watch push: ${describePush({ kind: s.kind, base: s.base }, this.o.watch.intervalMs)}`;
+        if (this.pushActivations === 1) this.log.info({ kind: s.kind }, line);
+        else this.log.debug({ kind: s.kind }, line);
+        // Changes made while the listener was away were not told: look now.
+        if (this.pushActivations > 1) this.pushed();
+        return;
+      }
+      case 'retrying': {
+        this.push = { ...base, active: false, state: 'retrying', since: s.since, error: s.error };
+        const fields = { err: s.error, retryInMs: s.retryInMs };
+        if (this.pushWarned) {
+          this.log.debug(fields, 'watch push down; reconnecting');
+          return;
+        }
+        this.pushWarned = true;
+        this.log.warn(
+          fields,
+          `watch push is not working; polling every ${every} as without it, and reconnecting (further failures at debug level)`,
+        );
+        return;
+      }
+      case 'unavailable':
+        this.push = { ...base, active: false, state: 'unavailable', why: s.why };
+        this.log.info(
+          `watch push: ${describePush({ kind: undefined, why: s.why }, this.o.watch.intervalMs)}`,
+        );
+        return;
+    }
   }
 
   private async loadHandled(): Promise<Watermark | undefined> {

@@ -193,6 +193,8 @@ describe('idsync validate against a real slapd', () => {
       '✓ mappings[3].group.dn: dn "CN=Devin-Eng, OU=Groups, DC=Example, DC=Com" selects group devin-eng (2 members, readable)',
       // What the daemon's watch would poll (no syncprov on this server).
       `✓ source.watch: ${SUFFIX} has no contextCSN (no syncprov overlay): the watch polls for the newest entryCSN, one subtree search per poll (index entryCSN eq to keep it cheap); source.watch is off`,
+      // And whether the server would tell the watch of changes (no: no syncprov).
+      "✓ source.watch.push: not offered (syncprov is not loaded: no 1.3.6.1.4.1.4203.1.9.1.1 in the rootDSE's supportedControl), polling every 5s; source.watch is off",
     ]);
     expect(run.lines.filter((l) => !l.startsWith('✓'))).toEqual([]);
   });

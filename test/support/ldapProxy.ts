@@ -33,6 +33,8 @@ export interface LdapProxy {
   requests: LdapRequest[];
   /** Sends new connections to `url` (ldap://host:port) and drops the open ones. */
   retarget(url: string): void;
+  /** Client connections open now. */
+  openConnections(): number;
   close(): Promise<void>;
 }
 
@@ -89,17 +91,20 @@ export async function startLdapProxy(targetUrl: string): Promise<LdapProxy> {
   let target = new URL(targetUrl);
   const requests: LdapRequest[] = [];
   const open = new Set<Socket>();
+  const clients = new Set<Socket>();
   let connections = 0;
   const server: Server = createServer((client) => {
     const n = ++connections;
     const upstream = tcpConnect({ host: target.hostname, port: Number(target.port || 389) });
     open.add(client);
     open.add(upstream);
+    clients.add(client);
     const drop = () => {
       client.destroy();
       upstream.destroy();
       open.delete(client);
       open.delete(upstream);
+      clients.delete(client);
     };
     let pending = Buffer.alloc(0);
     client.on('data', (chunk: Buffer) => {
@@ -128,7 +133,9 @@ export async function startLdapProxy(targetUrl: string): Promise<LdapProxy> {
       target = new URL(url);
       for (const s of [...open]) s.destroy();
       open.clear();
+      clients.clear();
     },
+    openConnections: () => clients.size,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of open) s.destroy();

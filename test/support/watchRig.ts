@@ -36,6 +36,13 @@ export interface WatchOptions {
   intervalMs?: number;
   debounceMs?: number;
   leaseMs?: number;
+  /**
+   * source.watch.push; default off here, so that the tests of the poll count only the poll's
+   * requests (the push tests, ldap.watch.push.*.test.ts, turn it on).
+   */
+  push?: 'auto' | 'off';
+  /** The push listener's reconnect backoff (fast in tests). */
+  pushBackoffMs?: { initialMs: number; maxMs: number };
 }
 
 export async function startWatch(o: WatchOptions): Promise<Watch> {
@@ -56,13 +63,19 @@ export async function startWatch(o: WatchOptions): Promise<Watch> {
   };
   const poller = new WatermarkPoller({
     settings: resolveSettings(config),
-    watch: { enabled: true, intervalMs: o.intervalMs ?? 150, debounceMs: o.debounceMs ?? 300 },
+    watch: {
+      enabled: true,
+      intervalMs: o.intervalMs ?? 150,
+      debounceMs: o.debounceMs ?? 300,
+      push: o.push ?? 'off',
+    },
     redis: o.redis,
     prefix: o.prefix,
     logger: silentLogger,
     metrics: { ...NO_METRICS, watermarkPoll: (outcome) => polls.push(outcome) },
     trigger,
     ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
+    ...(o.pushBackoffMs !== undefined ? { pushOptions: { backoff: o.pushBackoffMs } } : {}),
   });
   const afterPolls = async (n: number) => {
     const target = polls.length + n;

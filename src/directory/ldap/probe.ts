@@ -19,6 +19,7 @@ import { LdapConnection } from './connection.js';
 import { attr, idValue, isGuidAttribute, REQUIRED_MEMBER_ATTRIBUTE, strings } from './entry.js';
 import { describeLdapFailure, describeResultCode, LdapBindError, LdapError, LdapTlsError } from './errors.js';
 import { andOf, compileFilter, escapeFilterValue } from './filter.js';
+import { describePush, detectPush } from './notify.js';
 import { type LdapSettings, resolveSettings } from './profiles.js';
 import { rangedValues } from './ranges.js';
 import { describeOffer, detectWatermark } from './watermark.js';
@@ -82,7 +83,10 @@ export async function probeLdap(
     } else if (groups) {
       checks.push(...(await prober.mappings(selectors, groups, options.maxGroupsChecked ?? 200)));
     }
-    if (userBase.exists && groupBase.exists) checks.push(await watchCheck(conn, s, config));
+    if (userBase.exists && groupBase.exists) {
+      checks.push(await watchCheck(conn, s, config));
+      checks.push(await pushCheck(conn, s, config));
+    }
     return dedupe(checks);
   } finally {
     await conn.close();
@@ -106,6 +110,29 @@ async function watchCheck(
   } catch (err) {
     const why = err instanceof LdapError ? err.message : describeLdapFailure(err, s.timeoutMs);
     return { key, status: on ? 'error' : 'warning', message: `no change watermark to watch: ${why}` };
+  }
+}
+
+/**
+ * Whether the server tells the watch of changes (src/directory/ldap/notify.ts): never an error,
+ * since the poll works without it.
+ */
+async function pushCheck(
+  conn: LdapConnection,
+  s: LdapSettings,
+  config: LdapSourceConfig,
+): Promise<ProbeCheck> {
+  const key = 'source.watch.push';
+  const intervalMs = config.watch?.intervalMs ?? 5000;
+  const off = config.watch?.enabled === true ? '' : '; source.watch is off';
+  if (config.watch?.push === 'off')
+    return { key, status: 'ok', message: describePush('off', intervalMs) + off };
+  try {
+    const offered = await detectPush(await conn.session(), s);
+    return { key, status: 'ok', message: describePush(offered, intervalMs) + off };
+  } catch (err) {
+    const why = err instanceof LdapError ? err.message : describeLdapFailure(err, s.timeoutMs);
+    return { key, status: 'warning', message: `push: the rootDSE could not be read (${why})` };
   }
 }
 
