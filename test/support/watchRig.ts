@@ -3,6 +3,7 @@
 // poll outcomes recorded. The run itself is not started: the trigger is the seam (the daemon-level
 // test, daemon.watch.test.ts, runs `idsync run` end to end).
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import type { LdapSourceConfig } from '../../src/config/types.js';
 import { NO_METRICS, type RunService } from '../../src/daemon/types.js';
 import { WatermarkPoller } from '../../src/daemon/watermark.js';
@@ -43,6 +44,8 @@ export interface WatchOptions {
   push?: 'auto' | 'off';
   /** The push listener's reconnect backoff (fast in tests). */
   pushBackoffMs?: { initialMs: number; maxMs: number };
+  /** Default silent. */
+  logger?: Logger;
 }
 
 export async function startWatch(o: WatchOptions): Promise<Watch> {
@@ -71,7 +74,7 @@ export async function startWatch(o: WatchOptions): Promise<Watch> {
     },
     redis: o.redis,
     prefix: o.prefix,
-    logger: silentLogger,
+    logger: o.logger ?? silentLogger,
     metrics: { ...NO_METRICS, watermarkPoll: (outcome) => polls.push(outcome) },
     trigger,
     ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
