@@ -111,7 +111,10 @@ export function desiredState(
   const warnings: PlanWarning[] = [...directory.warnings];
   const index = indexGroups(directory.groups);
   warnings.push(...findGroupCycles(index));
-  const usersById = new Map(directory.users.map((u) => [u.id, u]));
+  // Directory id → position in directory.users: a user's verdict and email key are kept by position,
+  // in arrays, rather than in more maps of 100,000 string keys (map lookups are most of the cost).
+  const positionOf = new Map<string, number>();
+  directory.users.forEach((u, i) => positionOf.set(u.id, i));
   const inScopeDomain = domainFilter(policy.scope.emailDomains);
   const groupNameAllowed = globMatcher(policy.scope.groupNamePattern);
   const ambiguous = ambiguousEmails(directory.users);
@@ -133,16 +136,20 @@ export function desiredState(
   // A user in many mapped groups is judged once: the checks (an email regex among them) are per
   // user, and their warnings are said once anyway.
   const userIds: Record<string, string> = {};
-  const verdicts = new Map<string, string | null>();
-  const usableOnce = (user: DirectoryUser): string | undefined => {
-    let v = verdicts.get(user.id);
-    if (v === undefined) {
-      v = usable(user, ambiguous, inScopeDomain, policy, warnOnce) ?? null;
-      verdicts.set(user.id, v);
+  // undefined: not judged yet; null: not usable; otherwise the email key.
+  const keys: Array<string | null | undefined> = new Array(directory.users.length);
+  const emails: Array<string | undefined> = new Array(directory.users.length);
+  const usableOnce = (user: DirectoryUser, at: number): string | null => {
+    let key = keys[at];
+    if (key === undefined) {
+      const email = usable(user, ambiguous, inScopeDomain, policy, warnOnce);
+      key = email === undefined ? null : emailKey(email);
+      keys[at] = key;
+      emails[at] = email;
       // Only provisioning mappings ask, so a usable user is granted access: record who they are.
-      if (v !== null) userIds[user.id] = emailKey(v);
+      if (key !== null) userIds[user.id] = key;
     }
-    return v ?? undefined;
+    return key;
   };
   // Nested groups whose member list could not be read, per expansion (shared by mappings).
   const unreadableOf = new Map<Expansion, DirectoryGroup[]>();
@@ -234,12 +241,13 @@ export function desiredState(
       }
       let members = 0;
       for (const userId of expansion.holder.keys()) {
-        const user = usersById.get(userId);
-        if (!user) continue;
+        const at = positionOf.get(userId);
+        if (at === undefined) continue;
+        const user = directory.users[at] as DirectoryUser;
         members++;
-        const email = usableOnce(user);
-        if (email === undefined) continue;
-        grantUser(users, user, email, m, { mapping: m.index, expansion, userId }, resolver);
+        const key = usableOnce(user, at);
+        if (key === null) continue;
+        grantUser(users, user, key, emails[at] as string, m, { mapping: m.index, expansion, userId }, resolver);
       }
       stat.members = Math.max(stat.members, members);
     }
@@ -338,28 +346,36 @@ function mergeGroup(
 function grantUser(
   users: Map<string, DesiredUser>,
   user: DirectoryUser,
+  key: string,
   email: string,
   m: ResolvedMapping,
   why: UserWhy,
   resolver: Resolver,
 ): void {
-  const key = emailKey(email);
   const enterpriseRole = m.enterpriseRole as RoleRef;
-  let entry = users.get(key);
+  const entry = users.get(key);
   if (!entry) {
-    entry = {
+    // A user's first grant, the common case: built without comparing roles (but for one mapping
+    // naming an org twice).
+    const orgRoles = new Map<string, UserGrant & { org: OrgRef }>();
+    for (const { org, role } of m.orgs) {
+      const current = orgRoles.get(org.id);
+      const grant = current ? pick(resolver, current, role, why) : { role, reasons: [why] };
+      orgRoles.set(org.id, { org, role: grant.role, reasons: grant.reasons });
+    }
+    users.set(key, {
       email: email.trim(),
       name: user.name,
       enterpriseRole: { role: enterpriseRole, reasons: [why] },
-      orgRoles: new Map(),
-    };
-    users.set(key, entry);
-  } else {
-    entry.enterpriseRole = pick(resolver, entry.enterpriseRole, enterpriseRole, why);
+      orgRoles,
+    });
+    return;
   }
+  entry.enterpriseRole = pick(resolver, entry.enterpriseRole, enterpriseRole, why);
   for (const { org, role } of m.orgs) {
     const current = entry.orgRoles.get(org.id);
-    entry.orgRoles.set(org.id, { org, ...pick(resolver, current ?? null, role, why) });
+    const grant = pick(resolver, current ?? null, role, why);
+    entry.orgRoles.set(org.id, { org, role: grant.role, reasons: grant.reasons });
   }
 }
 
