@@ -114,7 +114,7 @@ export function desiredState(
   // Directory id → position in directory.users: a user's verdict and email key are kept by position,
   // in arrays, rather than in more maps of 100,000 string keys (map lookups are most of the cost).
   const positionOf = new Map<string, number>();
-  directory.users.forEach((u, i) => positionOf.set(u.id, i));
+  for (const [i, u] of directory.users.entries()) positionOf.set(u.id, i);
   const inScopeDomain = domainFilter(policy.scope.emailDomains);
   const groupNameAllowed = globMatcher(policy.scope.groupNamePattern);
   const ambiguous = ambiguousEmails(directory.users);
@@ -247,7 +247,15 @@ export function desiredState(
         members++;
         const key = usableOnce(user, at);
         if (key === null) continue;
-        grantUser(users, user, key, emails[at] as string, m, { mapping: m.index, expansion, userId }, resolver);
+        grantUser(
+          users,
+          user,
+          key,
+          emails[at] as string,
+          m,
+          { mapping: m.index, expansion, userId },
+          resolver,
+        );
       }
       stat.members = Math.max(stat.members, members);
     }
