@@ -114,7 +114,9 @@ export function desiredState(
   // Directory id → position in directory.users: a user's verdict and email key are kept by position,
   // in arrays, rather than in more maps of 100,000 string keys (map lookups are most of the cost).
   const positionOf = new Map<string, number>();
-  for (const [i, u] of directory.users.entries()) positionOf.set(u.id, i);
+  for (let i = 0; i < directory.users.length; i++) {
+    positionOf.set((directory.users[i] as DirectoryUser).id, i);
+  }
   const inScopeDomain = domainFilter(policy.scope.emailDomains);
   const groupNameAllowed = globMatcher(policy.scope.groupNamePattern);
   const ambiguous = ambiguousEmails(directory.users);
