@@ -70,8 +70,14 @@ export async function planIncremental(input: IncrementalInput): Promise<Incremen
         };
       }
       const groupsToo = todo.groups.size > 0 && read.groups.size === 0;
+      // Only the users to read are looked up: a map of every user (100,000 entries) per round
+      // would cost more than the rest of the round.
       const byEmail = new Map<string, DevinUser>();
-      for (const u of devin.users) if (u.email !== null) byEmail.set(emailKey(u.email), u);
+      for (const u of devin.users) {
+        if (u.email === null) continue;
+        const key = emailKey(u.email);
+        if (todo.users.has(key)) byEmail.set(key, u);
+      }
       const fresh = await input.read({
         users: [...todo.users].map((key) => requestOf(key, byEmail.get(key), desired)),
         groups: groupsToo ? { orgIds: devin.orgs.map((o) => o.id) } : false,

@@ -453,8 +453,10 @@ function ambiguousEmails(users: readonly DirectoryUser[]): Set<string> {
   for (const u of users) {
     if (!u.enabled || !u.email?.trim()) continue;
     const k = emailKey(u.email);
-    if (seen.has(k)) twice.add(k);
-    else seen.add(k);
+    // One lookup per user, not two: this runs over every directory user at every run.
+    const size = seen.size;
+    seen.add(k);
+    if (seen.size === size) twice.add(k);
   }
   return twice;
 }

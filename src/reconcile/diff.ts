@@ -35,6 +35,22 @@ export function diff(
   return { ops: ctx.sortedOps(), warnings: ctx.warnings, managedUsers: ctx.managedUsers };
 }
 
+/**
+ * `new Set(items)`, kept for as long as that very array lives: the daemon reuses the ledger it
+ * loaded while nobody changed it, and its 100,000 users need not be hashed into a set again.
+ * Only for arrays nobody changes in place (the ledger's are frozen once loaded).
+ */
+const sets = new WeakMap<readonly string[], Set<string>>();
+function setOf(items: readonly string[]): Set<string> {
+  if (!Object.isFrozen(items)) return new Set(items);
+  let set = sets.get(items);
+  if (!set) {
+    set = new Set(items);
+    sets.set(items, set);
+  }
+  return set;
+}
+
 class DiffContext {
   readonly warnings: PlanWarning[] = [];
   managedUsers = 0;
@@ -64,7 +80,7 @@ class DiffContext {
   ) {
     this.roles = new Map(devin.roles.map((r) => [r.id, { id: r.id, name: r.name }]));
     this.orgs = new Map(devin.orgs.map((o) => [o.id, { id: o.id, name: o.name }]));
-    this.ownedUsers = new Set(ledger.users);
+    this.ownedUsers = setOf(ledger.users);
     this.ownedGroups = new Set(ledger.groups);
     this.ownedGroupRoles = new Set(ledger.groupRoles);
     this.inDomain = domainFilter(scope.emailDomains);
@@ -287,13 +303,30 @@ class DiffContext {
   // ---- users ------------------------------------------------------------------------------------
 
   users(): void {
-    const byEmail = new Map<string, DevinUser>();
-    for (const u of this.devin.users) if (u.email) byEmail.set(emailKey(u.email), u);
+    // Devin's users by email key, as positions in devin.users, so the second pass below knows the
+    // ones the first matched without another lookup per user into a map this size. Two Devin users
+    // with one email (the last one is the match, as before) are rare: their key is looked up.
+    const devinUsers = this.devin.users;
+    const keys: Array<string | undefined> = new Array(devinUsers.length);
+    const byEmail = new Map<string, number>();
+    const sharedKeys = new Set<string>();
+    for (let i = 0; i < devinUsers.length; i++) {
+      const email = (devinUsers[i] as DevinUser).email;
+      if (!email) continue;
+      const key = emailKey(email);
+      keys[i] = key;
+      const size = byEmail.size;
+      byEmail.set(key, i);
+      if (byEmail.size === size) sharedKeys.add(key);
+    }
+    const matched = new Uint8Array(devinUsers.length);
 
     for (const [key, want] of this.desired.users) {
+      const at = byEmail.get(key);
+      if (at !== undefined) matched[at] = 1;
       if (this.desired.frozenEmails.has(key)) continue;
       this.managedUsers++;
-      const have = byEmail.get(key);
+      const have = at === undefined ? undefined : devinUsers[at];
       if (this.protectedUsers.has(key)) {
         if (!have || !this.sameAccess(have, want)) {
           this.warnings.push({
@@ -351,10 +384,12 @@ class DiffContext {
       this.removeUnwantedOrgs(have, want.orgRoles, want.email);
     }
 
-    for (const have of this.devin.users) {
-      if (!have.email) continue;
-      const key = emailKey(have.email);
-      if (this.desired.users.has(key) || this.desired.frozenEmails.has(key)) continue;
+    for (let i = 0; i < devinUsers.length; i++) {
+      const have = devinUsers[i] as DevinUser;
+      const key = keys[i];
+      if (!have.email || key === undefined || matched[i] === 1) continue;
+      if (sharedKeys.has(key) && this.desired.users.has(key)) continue;
+      if (this.desired.frozenEmails.has(key)) continue;
       if (!this.inDomain(have.email) || this.protectedUsers.has(key)) continue;
       if (!this.ownedUsers.has(key)) {
         if (this.scope.adopt !== 'all') continue;
@@ -412,8 +447,11 @@ class DiffContext {
   }
 
   private removeUnwantedOrgs(have: DevinUser, wanted: ReadonlyMap<string, unknown>, email: string): void {
-    for (const [orgId, roleId] of Object.entries(have.orgRoles)) {
-      if (wanted.has(orgId)) continue;
+    // for…in, not Object.entries: this runs for every user at every run, and entries() builds two
+    // arrays per user only to find, nearly always, nothing to remove.
+    for (const orgId in have.orgRoles) {
+      if (!Object.hasOwn(have.orgRoles, orgId) || wanted.has(orgId)) continue;
+      const roleId = have.orgRoles[orgId] as string;
       const why = `${email} is no longer granted a role in ${this.orgName(orgId)} by any mapping`;
       if (this.scope.deprovision === 'report') {
         this.warnings.push({

@@ -612,3 +612,44 @@ describe('findDrift', () => {
     ]);
   });
 });
+
+describe('planSync: one email held by two Devin users', () => {
+  it('removes neither while the directory wants the address, and both once it does not', () => {
+    const twins = devin({
+      users: [
+        ...devin().users,
+        {
+          id: 'user-a1',
+          email: 'alice@corp.example',
+          name: 'A',
+          enterpriseRoleId: 'account_member',
+          orgRoles: {},
+        },
+        {
+          id: 'user-a2',
+          email: 'ALICE@corp.example',
+          name: 'A',
+          enterpriseRoleId: 'account_member',
+          orgRoles: {},
+        },
+      ],
+    });
+    const ledger: OwnershipLedger = { ...EMPTY_LEDGER, users: ['alice@corp.example'] };
+    const wanted = planSync({
+      policy: policy([dataMapping]),
+      directory: directory(),
+      devin: twins,
+      ledger,
+    });
+    expect(keys(wanted).filter((k) => k.startsWith('removeUser/'))).toEqual([]);
+    const gone = planSync({
+      policy: policy([dataMapping]),
+      directory: directory({ users: directory().users.filter((u) => u.id !== 'u-alice') }),
+      devin: twins,
+      ledger,
+    });
+    expect(
+      gone.ops.filter((o) => o.kind === 'removeUser').map((o) => (o as { userId: string }).userId),
+    ).toEqual(['user-a1', 'user-a2']);
+  });
+});
