@@ -112,6 +112,18 @@ const seed: SimulatorSeed = {
   idp_memberships: [],
 };
 
+/** Each idsync_phase_duration_seconds histogram's sum and count, by phase. */
+async function phaseTotals(port: number): Promise<Map<string, { sum: number; count: number }>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const out = new Map<string, { sum: number; count: number }>();
+  for (const m of text.matchAll(/^idsync_phase_duration_seconds_(sum|count)\{phase="([^"]+)"\} (\S+)$/gm)) {
+    const e = out.get(m[2] as string) ?? { sum: 0, count: 0 };
+    e[m[1] as 'sum' | 'count'] = Number(m[3]);
+    out.set(m[2] as string, e);
+  }
+  return out;
+}
+
 // ---- the benchmark ------------------------------------------------------------------------------------
 
 const dir = mkdtempSync(join(tmpdir(), 'idsync-bench-incremental-'));
@@ -203,13 +215,24 @@ server: { host: 127.0.0.1, port: ${port}, webhookSecret: ${WEBHOOK_SECRET}, admi
     incremental: [],
     full: [],
   };
+  // Where an incremental run's time goes: the daemon's own phase histograms, before and after.
+  const phasesBefore = await phaseTotals(port);
   for (let i = 0; i < INCREMENTAL_TRIALS; i++) results.incremental.push(await trial(false));
+  const phasesAfter = await phaseTotals(port);
+  const phases = [...phasesAfter]
+    .map(([phase, a]) => {
+      const b = phasesBefore.get(phase) ?? { sum: 0, count: 0 };
+      return a.count > b.count ? `${phase} ${((a.sum - b.sum) / (a.count - b.count)).toFixed(2)} s` : '';
+    })
+    .filter(Boolean)
+    .join(', ');
   for (let i = 0; i < FULL_TRIALS; i++) results.full.push(await trial(true));
 
   console.log('\none membership change → webhook → Devin shows the user in the org:');
   console.log('  path          trials   p50       p95       max       Devin calls per change   run kinds');
   for (const path of ['incremental', 'full'] as const) {
     const r = results[path];
+    if (r.length === 0) continue;
     const s = r.map((x) => x.seconds);
     const calls = r.map((x) => x.calls);
     const kinds = [...new Set(r.map((x) => x.kind))].join(',');
@@ -223,6 +246,7 @@ server: { host: 127.0.0.1, port: ${port}, webhookSecret: ${WEBHOOK_SECRET}, admi
         )} s  ${(calls.reduce((a, b) => a + b, 0) / r.length).toFixed(1).padStart(8)} (max ${Math.max(...calls)})           ${kinds}`,
     );
   }
+  console.log(`  an incremental run's phases (means, the daemon's idsync_phase_duration_seconds): ${phases}`);
   const inc = results.incremental;
   console.log(
     `  goal: p95 ≤ ${GOAL_P95_S} s and ≤ ${GOAL_CALLS} Devin calls per change (incremental): p95 ${pct(

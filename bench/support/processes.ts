@@ -10,13 +10,27 @@ import type { SimulatorSeed } from '../../src/simulator/index.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** `idsync <args>` from source; stdout is piped for the caller to read, stderr is inherited. */
+/**
+ * `idsync <args>` from source; stdout is piped for the caller to read, stderr is inherited.
+ * BENCH_PROF=<dir> writes a V8 CPU profile of each child there when it exits (NODE_OPTIONS may not
+ * carry --cpu-prof): how to find where a bench's time goes.
+ */
 export function spawnIdsync(args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, IDSYNC_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  return spawn(
+    process.execPath,
+    [
+      ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []),
+      '--import',
+      'tsx',
+      join(ROOT, 'src/cli/main.ts'),
+      ...args,
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, IDSYNC_LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
 }
 
 /** The first capture of `re` in the child's stdout: how a started server announces itself. */
