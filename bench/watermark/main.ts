@@ -3,21 +3,24 @@
 // slapd), the Devin simulator at 20 ms latency and `idsync run` with `source.watch`, as separate
 // processes. Each trial adds one user to the mapped group in slapd (an LDAP modify, no webhook) and
 // times until Devin shows the user; 20 trials, p50/p95, at the default interval (5 s) and debounce
-// (1 s), then at 1 s / 200 ms to show what the poll costs against what the run costs. Last, the
-// LDAP operations an idle poll makes, counted by a decoding proxy.
+// (1 s), with push (source.watch.push: auto, slapd's syncprov tells of the change and the poller
+// polls at once) and poll-only (push: off), one after the other on the same directory, printed
+// side by side. Last, counted by a decoding proxy: the LDAP operations of an idle poll, and of an
+// idle minute with push on and off.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Attribute, Change, Client } from 'ldapts';
 import { RunStore } from '../../src/daemon/runStore.js';
-import { FINAL_RUN_STATUSES, type RunRecord } from '../../src/daemon/types.js';
+import { FINAL_RUN_STATUSES, NO_METRICS, type RunRecord } from '../../src/daemon/types.js';
+import { WatermarkPoller } from '../../src/daemon/watermark.js';
 import { resolveSettings } from '../../src/directory/ldap/profiles.js';
 import { describeOffer, WatermarkReader } from '../../src/directory/ldap/watermark.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { generateSeed, type RequestLogEntry, type SimulatorSeed } from '../../src/simulator/index.js';
 import { mulberry32 } from '../../src/simulator/prng.js';
-import { startLdapProxy } from '../../test/support/ldapProxy.js';
+import { type LdapProxy, startLdapProxy } from '../../test/support/ldapProxy.js';
 import { freePort, startRedis } from '../../test/support/redis.js';
 import { GROUPS, generateLdif, PEOPLE } from '../ldap-read/generate.js';
 import { preload, ROOT_DN, ROOT_PW, startSlapd } from '../ldap-read/slapd.js';
@@ -32,9 +35,10 @@ const TOKEN = 'cog_bench_watermark_token';
 const MAPPED = 'group0101';
 const GOAL_P95_S = 5;
 const SETTINGS = [
-  { intervalMs: 5_000, debounceMs: 1_000, label: 'default interval 5 s, debounce 1 s' },
-  { intervalMs: 1_000, debounceMs: 200, label: 'interval 1 s, debounce 200 ms' },
-];
+  { intervalMs: 5_000, debounceMs: 1_000, push: 'auto', label: 'push (auto)' },
+  { intervalMs: 5_000, debounceMs: 1_000, push: 'off', label: 'poll only (push: off)' },
+] as const;
+const IDLE_MINUTE_MS = 60_000;
 
 const uid = (i: number) => `user${String(i).padStart(6, '0')}`;
 const userDn = (i: number) => `uid=${uid(i)},${PEOPLE}`;
@@ -91,7 +95,17 @@ try {
 
   const rnd = mulberry32(7);
   let next = 60_001;
-  const results: string[] = [];
+  const results: Array<{
+    label: string;
+    p50: number;
+    p95: number;
+    max: number;
+    toRun: number;
+    run: number;
+    read: number;
+    calls: number;
+    incremental: number;
+  }> = [];
 
   for (const [round, w] of SETTINGS.entries()) {
     const prefix = `bench${round}`;
@@ -109,7 +123,7 @@ try {
   userBase: ${PEOPLE}
   groupBase: ${GROUPS}
   pageSize: 1000
-  watch: { intervalMs: ${w.intervalMs}, debounceMs: ${w.debounceMs} }
+  watch: { intervalMs: ${w.intervalMs}, debounceMs: ${w.debounceMs}, push: ${w.push} }
 devin:
   baseUrl: ${sim.url}
   token: ${TOKEN}
@@ -131,11 +145,15 @@ server: { host: 127.0.0.1, port: ${port}, adminToken: bench-admin-token }
     });
     // Which kind of LDAP read each run made (the incremental source logs one line per read).
     const readKinds: string[] = [];
+    // The poller's line saying push is on (or why not).
+    let pushLine = 'no watch push line logged';
     let partial = '';
     daemon.stdout?.on('data', (chunk: Buffer) => {
       const lines = (partial + chunk.toString('utf8')).split('\n');
       partial = lines.pop() ?? '';
       for (const line of lines) {
+        const pushed = /"msg":"(watch push: [^"]*)"/.exec(line)?.[1];
+        if (pushed) pushLine = pushed;
         const m = /"read":"(full|incremental)"(?:,"why":"((?:[^"\\]|\\.)*)")?/.exec(line);
         // The incremental read's own steps in ms (watermark, cache, changed ids, listing).
         const steps = /"ms":(\{[^}]*\})/.exec(line)?.[1];
@@ -160,10 +178,11 @@ server: { host: 127.0.0.1, port: ${port}, adminToken: bench-admin-token }
     await sleep(w.intervalMs + w.debounceMs + 500);
     const startup = await idle(300_000);
     console.log(
-      `\n[${w.label}] idsync run up and synced in ${s2((performance.now() - t) / 1000)} (${startup.length} run(s): ${startup.map((r) => `${r.trigger} ${r.status}`).join(', ')})`,
+      `\n[${w.label}, interval ${w.intervalMs / 1000} s, debounce ${w.debounceMs / 1000} s] idsync run up and synced in ${s2((performance.now() - t) / 1000)} (${startup.length} run(s): ${startup.map((r) => `${r.trigger} ${r.status}`).join(', ')})`,
     );
 
     console.log(`  reads so far: ${readKinds.splice(0).join(', ') || 'none logged'}`);
+    console.log(`  ${pushLine}`);
     const trials: number[] = [];
     const kindsByTrial: string[] = [];
     const toRun: number[] = [];
@@ -214,19 +233,33 @@ server: { host: 127.0.0.1, port: ${port}, adminToken: bench-admin-token }
       .map((m) => `${m[1]} ${m[2]}`)
       .join(', ');
     const p95 = pct(trials, 95);
-    results.push(`${w.label}: p50 ${s2(pct(trials, 50))}, p95 ${s2(p95)}`);
     console.log(`  one member added in slapd → Devin shows the user, ${TRIALS} trials:`);
     console.log(
       `    p50 ${s2(pct(trials, 50))}   p95 ${s2(p95)}   max ${s2(Math.max(...trials))}   goal p95 ≤ ${GOAL_P95_S} s: ${p95 <= GOAL_P95_S ? 'met' : 'missed'}`,
     );
+    const floor =
+      w.push === 'auto'
+        ? `the push and a debounce; floor ${s2(w.debounceMs / 1000)}`
+        : `poll phase + debounce; floor ${s2(w.intervalMs / 2000 + w.debounceMs / 1000)} mean, ${s2((0.95 * w.intervalMs + w.debounceMs) / 1000)} p95`;
     console.log(
-      `    of which, on average: change → watch run queued ${s2(mean(toRun))} (poll phase + debounce; floor ${s2(w.intervalMs / 2000 + w.debounceMs / 1000)} mean, ${s2((0.95 * w.intervalMs + w.debounceMs) / 1000)} p95), the run itself ${s2(mean(runTime))}, of it the LDAP read ${s2(sum / Math.max(1, count))} (mean over ${count} runs)`,
+      `    of which, on average: change → watch run queued ${s2(mean(toRun))} (${floor}), the run itself ${s2(mean(runTime))}, of it the LDAP read ${s2(sum / Math.max(1, count))} (mean over ${count} runs)`,
     );
     console.log(
       `    Devin calls per change: ${(calls / TRIALS).toFixed(1)}; watermark polls so far: ${polls}`,
     );
     const incrementalTrials = kindsByTrial.filter((k) => /^incremental( \{[^}]*\})?$/.test(k)).length;
     console.log(`    LDAP reads: ${incrementalTrials} of ${TRIALS} trials read incrementally only`);
+    results.push({
+      label: w.label,
+      p50: pct(trials, 50),
+      p95,
+      max: Math.max(...trials),
+      toRun: mean(toRun),
+      run: mean(runTime),
+      read: sum / Math.max(1, count),
+      calls: calls / TRIALS,
+      incremental: incrementalTrials,
+    });
     await stopDaemon();
     stops.splice(stops.indexOf(stopDaemon), 1);
   }
@@ -234,16 +267,17 @@ server: { host: 127.0.0.1, port: ${port}, adminToken: bench-admin-token }
   // ---- an idle poll, counted --------------------------------------------------------------------------
   const proxy = await startLdapProxy(slapd.url);
   stops.push(() => proxy.close());
-  const settings = resolveSettings({
-    type: 'ldap',
+  const settingsBase = {
+    type: 'ldap' as const,
     url: proxy.url,
     bindDN: ROOT_DN,
     bindPassword: ROOT_PW,
-    profile: 'openldap',
+    profile: 'openldap' as const,
     userBase: PEOPLE,
     groupBase: GROUPS,
     insecureSkipVerify: false,
-  });
+  };
+  const settings = resolveSettings(settingsBase);
   const reader = new WatermarkReader(settings, { logger: silentLogger });
   let last = await reader.read();
   const mark = proxy.requests.length;
@@ -270,8 +304,101 @@ server: { host: 127.0.0.1, port: ${port}, adminToken: bench-admin-token }
   );
   await reader.close();
 
-  console.log('\nsummary:');
-  for (const r of results) console.log(`  ${r}   (goal p95 ≤ ${GOAL_P95_S} s)`);
+  // ---- an idle minute, push on and off, side by side ------------------------------------------------
+  // Two pollers (prefixes of their own, so each holds its lease), each through its own decoding
+  // proxy, idle for a minute once push is up: the polls, and with push its search's liveness read.
+  const idleMinute = async (
+    push: 'auto' | 'off',
+  ): Promise<{ ops: number; kinds: string; connections: number }> => {
+    const p: LdapProxy = await startLdapProxy(slapd.url);
+    const poller = new WatermarkPoller({
+      settings: resolveSettings({ ...settingsBase, url: p.url }),
+      watch: { enabled: true, intervalMs: 5_000, debounceMs: 1_000, push },
+      redis: conn,
+      prefix: `idle-${push}`,
+      logger: silentLogger,
+      metrics: NO_METRICS,
+      trigger: async () => ({ runId: 'idle', coalesced: false }),
+    });
+    try {
+      poller.start();
+      const deadline = Date.now() + 30_000;
+      while (push === 'auto' ? !poller.status().push.active : poller.status().last === undefined) {
+        if (Date.now() > deadline) throw new Error(`the idle poller (push ${push}) did not start`);
+        await sleep(50);
+      }
+      await sleep(2_000); // the first reading's run, asked for after its debounce
+      const mark = p.requests.length;
+      await sleep(IDLE_MINUTE_MS);
+      const ops = p.requests.slice(mark);
+      const byKind = new Map<string, number>();
+      for (const r of ops) {
+        const k = `${r.op}${r.scope ? ` scope=${r.scope}` : ''}${r.base !== undefined ? ` base="${r.base}"` : ''}`;
+        byKind.set(k, (byKind.get(k) ?? 0) + 1);
+      }
+      return {
+        ops: ops.length,
+        kinds: [...byKind].map(([k, n]) => `${n}× ${k}`).join('; '),
+        connections: p.openConnections(),
+      };
+    } finally {
+      await poller.stop();
+      await p.close();
+    }
+  };
+  const [idlePush, idlePoll] = await Promise.all([idleMinute('auto'), idleMinute('off')]);
+  console.log('\nan idle minute at the default interval (5 s), through decoding proxies:');
+  console.log(
+    `  push on:  ${idlePush.ops} LDAP operations (${idlePush.kinds}), ${idlePush.connections} connections open`,
+  );
+  console.log(
+    `  push off: ${idlePoll.ops} LDAP operations (${idlePoll.kinds}), ${idlePoll.connections} connection open`,
+  );
+
+  console.log(`\nsummary, side by side (interval 5 s, debounce 1 s, ${TRIALS} trials each):`);
+  const row = (name: string, cells: string[]) =>
+    console.log(`  ${name.padEnd(36)}${cells.map((c) => c.padEnd(24)).join('')}`);
+  const col = (f: (r: (typeof results)[number]) => string) => results.map(f);
+  row(
+    '',
+    col((r) => r.label),
+  );
+  row(
+    'change → Devin p50',
+    col((r) => s2(r.p50)),
+  );
+  row(
+    `change → Devin p95 (goal ≤ ${GOAL_P95_S} s)`,
+    col((r) => `${s2(r.p95)} ${r.p95 <= GOAL_P95_S ? 'met' : 'missed'}`),
+  );
+  row(
+    'change → Devin max',
+    col((r) => s2(r.max)),
+  );
+  row(
+    'change → run queued (mean)',
+    col((r) => s2(r.toRun)),
+  );
+  row(
+    'the run (mean)',
+    col((r) => s2(r.run)),
+  );
+  row(
+    'of it the LDAP read (mean)',
+    col((r) => s2(r.read)),
+  );
+  row(
+    'Devin calls per change',
+    col((r) => r.calls.toFixed(1)),
+  );
+  row(
+    'trials read incrementally only',
+    col((r) => `${r.incremental} of ${TRIALS}`),
+  );
+  row('LDAP operations per idle minute', [String(idlePush.ops), String(idlePoll.ops)]);
+  row('LDAP operations per idle poll', [
+    `${(idleOps.length / IDLE_POLLS).toFixed(2)} (the same poll both ways)`,
+  ]);
   console.log(
     `\nmethod: slapd, the simulator (${LATENCY_MS} ms per request, default request budget) and \`idsync run\` are separate`,
   );
@@ -279,12 +406,17 @@ server: { host: 127.0.0.1, port: ${port}, adminToken: bench-admin-token }
     `processes on this machine with a private redis-server. Devin holds only the mapped group ${MAPPED}'s members, so a run`,
   );
   console.log(
-    'is the full LDAP read of 100k users and 2k groups plus a small Devin. Each trial waits a random part of one interval,',
+    'reads only what changed in LDAP (the daemon keeps the last snapshot) and a small Devin. Each trial waits a random part of one interval,',
   );
   console.log(
     'adds one user to the group with an LDAP modify (no webhook), and polls /_sim/state every 20 ms until Devin has the',
   );
-  console.log("user; Devin calls are the simulator's request log (the bench's own polling is not logged).");
+  console.log(
+    "user; Devin calls are the simulator's request log (the bench's own polling is not logged). The two settings run one after",
+  );
+  console.log(
+    'the other against the same slapd, each with an `idsync run` of its own (a full read at its start).',
+  );
 } finally {
   for (const stop of stops.reverse()) await stop().catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
