@@ -61,6 +61,13 @@ describe('source.watch', () => {
     });
   });
 
+  it('push: auto or off (absent means auto); anything else is refused with where it is', async () => {
+    expect((await sourceWith('{}')).watch?.push).toBeUndefined();
+    expect((await sourceWith('{ push: off }')).watch?.push).toBe('off');
+    expect((await sourceWith('{ push: auto }')).watch?.push).toBe('auto');
+    await expect(sourceWith('{ push: always }')).rejects.toThrow(/:9:\d+: source\.watch\.push: .*auto or off/s);
+  });
+
   it('fullReadEvery: a duration, at least 1m', async () => {
     expect((await sourceWith('{ fullReadEvery: 30m }')).watch?.fullReadEvery).toBe('30m');
     await expect(sourceWith('{ fullReadEvery: 10s }')).rejects.toThrow(/fullReadEvery.*at least 1m/s);
