@@ -177,12 +177,17 @@ export class WatermarkPoller {
     this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
-    await this.closePush();
     // A poll in flight against a DC that does not answer must not hold the shutdown: its socket is
     // dropped, and a connect still under way (which cannot be interrupted) is not waited for long;
-    // the reader closes that connection when it completes.
-    await this.reader.close();
-    await Promise.race([this.ticking, new Promise((r) => setTimeout(r, STOP_GRACE_MS).unref())]);
+    // the reader closes that connection when it completes. The push listener closes beside it
+    // (its own wait for a connect under way is as short), not one after the other.
+    await Promise.all([
+      this.closePush(),
+      (async () => {
+        await this.reader.close();
+        await Promise.race([this.ticking, new Promise((r) => setTimeout(r, STOP_GRACE_MS).unref())]);
+      })(),
+    ]);
     if (this.holding) {
       this.holding = false;
       await this.lease

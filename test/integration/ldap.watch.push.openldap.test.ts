@@ -6,6 +6,7 @@
 // - without syncprov (no contextCSN, no control): no listener, polling only; push: off the same;
 // - slapd killed and started again: the listener reconnects and pushes again;
 // - the lease lost, or the poller stopped: the listener's connection is closed.
+import { type AddressInfo, createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import pino from 'pino';
@@ -263,6 +264,30 @@ describe('the listener and the lease', () => {
     await w.poller.stop();
     expect(performance.now() - t0).toBeLessThan(1_500);
     await waitFor(async () => (w.proxy.openConnections() === 0 ? true : undefined), 'closed on stop', 5_000);
+  });
+
+  it('stopping does not wait for a server that does not answer, with the listener reconnecting to it', async () => {
+    // Accepts connections and never says a word: a bind would wait out timeoutMs (5 s).
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const w = await watch(withSyncprov, 'push-silent', { intervalMs: 300 });
+      await started(w);
+      // Both connections dropped; the listener reconnects (and the poll connects) to the silent one.
+      w.proxy.retarget(`ldap://127.0.0.1:${(silent.address() as AddressInfo).port}`);
+      await waitFor(
+        async () => (push(w).state === 'connecting' ? true : undefined),
+        'reconnecting',
+        10_000,
+        10,
+      );
+      await sleep(300);
+      const t0 = performance.now();
+      await w.poller.stop();
+      expect(performance.now() - t0).toBeLessThan(1_500);
+    } finally {
+      silent.close();
+    }
   });
 
   // Last: it kills the shared syncprov server.
