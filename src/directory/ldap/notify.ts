@@ -403,7 +403,11 @@ export class ChangeListener extends EventEmitter<ChangeListenerEvents> {
 
   start(): void {
     if (this.running || this.closed) return;
-    this.running = this.loop();
+    this.running = this.loop().catch((err: unknown) => {
+      // Nothing in the loop is meant to throw; if something does, push stops and the poll goes on.
+      this.log.warn({ err: describeLdapFailure(err, this.s.timeoutMs) }, 'push: the listener stopped');
+      this.setState({ state: 'unavailable', why: 'the listener stopped on an unexpected error' });
+    });
   }
 
   /** Ends the search and the connection; a reconnect waiting or a connect in flight stops too. */
@@ -468,7 +472,7 @@ export class ChangeListener extends EventEmitter<ChangeListenerEvents> {
     try {
       const client = await conn.session();
       const raw = pushInternals(client);
-      if (raw === undefined) throw new Unavailable('this ldapts has not the internals the listener reads');
+      if (raw === undefined) throw new Unavailable('this ldapts lacks the internals the listener uses');
       const offer = await detectPush(client, this.s);
       if (offer.kind === undefined) throw new Unavailable(offer.why);
       return await this.listen(conn, client, raw, offer);
