@@ -64,16 +64,25 @@ function subjectsNamed(op: Op): OwnershipLedger {
 }
 
 export class RedisStateStore implements StateStore {
-  private readonly keys: Record<Subject, string> & { lastRun: string; version: string };
+  private readonly keys: Record<Subject, string> & {
+    lastRun: string;
+    version: string;
+    lastRunVersion: string;
+  };
   /**
-   * The ledger this process loaded last, with the version token it was loaded at. Every write
-   * sets a new random token in the same transaction, so an unchanged token means an unchanged
-   * ledger: a daemon run at 100,000 users then skips reading and parsing it again (a quarter of a
-   * second). Random rather than a counter: a counter restarts when Redis loses its data and could
-   * meet an old value again. No token (Redis lost it, or a ledger written by an older idsync):
-   * always read in full.
+   * What this process last read or wrote of the ledger, each part with the version token it was
+   * at. Every write sets a new random token for its part in the same transaction, so an
+   * unchanged token means an unchanged part: a daemon run at 100,000 users then skips reading and
+   * parsing it again (the last run holds every directory id; the sets every owned user). The
+   * last run this process recorded is kept as it wrote it. Random rather than a counter: a
+   * counter restarts when Redis loses its data and could meet an old value again. No token (Redis
+   * lost it, or a ledger written by an older idsync): always read in full.
    */
-  private cached: { version: string; ledger: OwnershipLedger } | undefined;
+  private sets:
+    | { token: string; users: readonly string[]; groups: readonly string[]; groupRoles: readonly string[] }
+    | undefined;
+  private last: { token: string; run: LastRun | undefined } | undefined;
+  private composed: OwnershipLedger | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -86,6 +95,7 @@ export class RedisStateStore implements StateStore {
       groupRoles: `${prefix}:ledger:groupRoles`,
       lastRun: `${prefix}:ledger:lastRun`,
       version: `${prefix}:ledger:version`,
+      lastRunVersion: `${prefix}:ledger:lastRunVersion`,
     };
   }
 
@@ -94,46 +104,61 @@ export class RedisStateStore implements StateStore {
   }
 
   async load(): Promise<OwnershipLedger> {
-    const cached = this.cached;
-    if (cached && (await this.redis.get(this.keys.version)) === cached.version) return cached.ledger;
-    // One transaction: the token read is the one of exactly these members.
-    const results = await this.redis
-      .multi()
-      .get(this.keys.version)
-      .smembers(this.keys.users)
-      .smembers(this.keys.groups)
-      .smembers(this.keys.groupRoles)
-      .get(this.keys.lastRun)
-      .exec();
-    if (results === null) throw new Error('redis transaction was aborted');
-    for (const [err] of results) if (err) throw err;
-    const [version, users, groups, groupRoles, lastRun] = results.map(([, v]) => v) as [
-      string | null,
-      string[],
-      string[],
-      string[],
-      string | null,
-    ];
-    const ledger: OwnershipLedger = {
-      version: 1,
-      users: users.sort(),
-      groups: groups.sort(),
-      groupRoles: groupRoles.sort(),
-    };
-    if (lastRun !== null) {
-      const parsed = LastRunSchema.safeParse(safeJson(lastRun));
-      if (!parsed.success) {
-        throw new Error(`${this.keys.lastRun} does not hold a valid last run; refusing to guess the base`);
+    const [setsToken, lastToken] = await this.redis.mget(this.keys.version, this.keys.lastRunVersion);
+    let sets = setsToken !== null && this.sets?.token === setsToken ? this.sets : undefined;
+    let last = lastToken !== null && this.last?.token === lastToken ? this.last : undefined;
+    if (!sets || !last) {
+      // One transaction: the tokens read are those of exactly what it reads with them.
+      const tx = this.redis.multi().get(this.keys.version).get(this.keys.lastRunVersion);
+      if (!sets) tx.smembers(this.keys.users).smembers(this.keys.groups).smembers(this.keys.groupRoles);
+      if (!last) tx.get(this.keys.lastRun);
+      const values = await execValues(tx);
+      const [v, lv] = values as [string | null, string | null];
+      // A part kept from before whose token changed meanwhile: read everything afresh.
+      if ((sets && v !== sets.token) || (last && lv !== last.token)) {
+        this.sets = undefined;
+        this.last = undefined;
+        return this.load();
       }
-      ledger.lastSuccessfulRun = parsed.data;
+      let i = 2;
+      if (!sets) {
+        const [users, groups, groupRoles] = values.slice(i, i + 3) as [string[], string[], string[]];
+        i += 3;
+        sets = {
+          token: v ?? '',
+          users: Object.freeze(users.sort()),
+          groups: Object.freeze(groups.sort()),
+          groupRoles: Object.freeze(groupRoles.sort()),
+        };
+        this.sets = v === null ? undefined : sets;
+      }
+      if (!last) {
+        last = { token: lv ?? '', run: this.parseLastRun(values[i] as string | null) };
+        this.last = lv === null ? undefined : last;
+      }
+      this.composed = undefined;
     }
+    const c = this.composed;
+    if (c && c.users === sets.users && c.lastSuccessfulRun === last.run) return c;
     // Shared by the runs of this process from now on: nobody may change it in place.
-    Object.freeze(ledger.users);
-    Object.freeze(ledger.groups);
-    Object.freeze(ledger.groupRoles);
-    Object.freeze(ledger);
-    this.cached = version === null ? undefined : { version, ledger };
+    const ledger: OwnershipLedger = Object.freeze({
+      version: 1,
+      users: sets.users as string[],
+      groups: sets.groups as string[],
+      groupRoles: sets.groupRoles as string[],
+      ...(last.run ? { lastSuccessfulRun: last.run } : {}),
+    });
+    this.composed = ledger;
     return ledger;
+  }
+
+  private parseLastRun(text: string | null): LastRun | undefined {
+    if (text === null) return undefined;
+    const parsed = LastRunSchema.safeParse(safeJson(text));
+    if (!parsed.success) {
+      throw new Error(`${this.keys.lastRun} does not hold a valid last run; refusing to guess the base`);
+    }
+    return Object.freeze(parsed.data);
   }
 
   async recordOp(op: Op): Promise<void> {
@@ -149,9 +174,12 @@ export class RedisStateStore implements StateStore {
   }
 
   async recordRun(run: LastRun): Promise<void> {
-    await execOrThrow(
-      this.redis.multi().set(this.keys.lastRun, JSON.stringify(run)).set(this.keys.version, randomUUID()),
-    );
+    const token = randomUUID();
+    const text = JSON.stringify(run);
+    await execOrThrow(this.redis.multi().set(this.keys.lastRun, text).set(this.keys.lastRunVersion, token));
+    // Kept as written (a copy: the caller's object is its own): this process's next run need not
+    // read back and parse what it has just written.
+    this.last = { token, run: this.parseLastRun(text) };
   }
 
   /** True when nothing has been recorded: what import/export check before overwriting. */
@@ -171,7 +199,7 @@ export class RedisStateStore implements StateStore {
     tx.del(this.keys.users, this.keys.groups, this.keys.groupRoles, this.keys.lastRun);
     for (const s of SUBJECTS) if (ledger[s].length > 0) tx.sadd(this.keys[s], ...ledger[s]);
     if (ledger.lastSuccessfulRun) tx.set(this.keys.lastRun, JSON.stringify(ledger.lastSuccessfulRun));
-    tx.set(this.keys.version, randomUUID());
+    tx.set(this.keys.version, randomUUID()).set(this.keys.lastRunVersion, randomUUID());
     await execOrThrow(tx);
   }
 }
@@ -187,9 +215,14 @@ function opDelta(op: Op): LedgerDelta | undefined {
 }
 
 async function execOrThrow(tx: ReturnType<Redis['multi']>): Promise<void> {
+  await execValues(tx);
+}
+
+async function execValues(tx: ReturnType<Redis['multi']>): Promise<unknown[]> {
   const results = await tx.exec();
   if (results === null) throw new Error('redis transaction was aborted');
   for (const [err] of results) if (err) throw err;
+  return results.map(([, v]) => v);
 }
 
 function safeJson(text: string): unknown {

@@ -68,8 +68,38 @@ it('reuses the ledger it loaded until anyone writes it, and never across a Redis
   await replica.recordRun(run);
   expect((await mine.load()).lastSuccessfulRun).toEqual(run);
 
-  // Redis restarted empty: the keys are gone, version token included; nothing cached is used.
-  await conn.del('lr-c:ledger:users', 'lr-c:ledger:groups', 'lr-c:ledger:lastRun', 'lr-c:ledger:version');
+  // The run this process records is kept as written: its next load does not read it back (the
+  // stored text, changed behind its back without a token, is not even looked at)...
+  const mineRun = { ...run, at: '2026-12-02T00:00:00.000Z' };
+  await mine.recordRun(mineRun);
+  await conn.set('lr-c:ledger:lastRun', 'not json');
+  expect((await mine.load()).lastSuccessfulRun).toEqual(mineRun);
+  // ...while another process, or a write with a token, is read afresh.
+  await expect(new RedisStateStore(conn, 'lr-c').load()).rejects.toThrow(/refusing to guess the base/);
+  await replica.recordRun(run);
+  expect((await mine.load()).lastSuccessfulRun).toEqual(run);
+  // An op and a run both since the last load: both parts read again.
+  await replica.recordOp({
+    kind: 'inviteUsers',
+    key: 'inviteUsers/account_member/batch-1',
+    emails: ['d@corp.example'],
+    role: { id: 'account_member', name: 'Member' },
+    expected: { member: false },
+    reasons: ['test'],
+  });
+  await replica.recordRun(mineRun);
+  const both = await mine.load();
+  expect(both.users).toEqual(['d@corp.example']);
+  expect(both.lastSuccessfulRun).toEqual(mineRun);
+
+  // Redis restarted empty: the keys are gone, version tokens included; nothing cached is used.
+  await conn.del(
+    'lr-c:ledger:users',
+    'lr-c:ledger:groups',
+    'lr-c:ledger:lastRun',
+    'lr-c:ledger:version',
+    'lr-c:ledger:lastRunVersion',
+  );
   const empty = await mine.load();
   expect(empty.users).toEqual([]);
   expect(empty.lastSuccessfulRun).toBeUndefined();
