@@ -2,6 +2,7 @@
 // ledger) without trusting them: bounded reads, regular files only where a FIFO or a device makes
 // no sense, strict UTF-8, and JSON syntax errors that give a position and never the text (Node's
 // JSON.parse messages quote the input, which may be a token).
+import { isUtf8 } from 'node:buffer';
 import { constants, type Stats } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 
@@ -184,6 +185,9 @@ export function decodeUtf8(b: Uint8Array): Decoded {
     return fail(0, 'the file is UTF-16 (it starts with a UTF-16 byte order mark): save it as UTF-8');
   }
   const nul = b.indexOf(0);
+  // The usual case, a valid file, is checked natively; the byte loop below only runs to say where
+  // a bad file goes wrong (it costs tens of milliseconds on a 100,000-user directory file).
+  if (nul < 0 && isUtf8(b)) return { ok: true, text: new TextDecoder('utf-8', { fatal: true }).decode(b) };
   const bad = firstInvalidUtf8(b);
   if (nul >= 0 && (bad < 0 || nul < bad)) {
     return fail(

@@ -9,6 +9,9 @@ const GUID = /^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 /** A GUID-shaped id lower-cased without braces; any other id trimmed and otherwise as written. */
 export function normalizeDirectoryId(id: string): string {
   const t = id.trim();
+  // Only 36 characters (38 in braces) can be a GUID: other ids skip the regex (a file or LDAP read
+  // normalizes every user and member id, hundreds of thousands per run).
+  if (t.length !== 36 && t.length !== 38) return t;
   const m = GUID.exec(t);
   return m ? (m[1] as string).toLowerCase() : t;
 }
