@@ -5,6 +5,7 @@
 // BudgetStore: this process's, or one in Redis that every replica shares (src/devin/sharedBudget.ts).
 import {
   initialState,
+  onDelivered,
   onSuccess,
   onThrottle,
   type RateSettings,
@@ -107,9 +108,12 @@ export class RequestLimiter {
   /** What each store showed last (the shared one and this process's fallback). */
   private readonly views = new Map<BudgetStore, View>();
   private current: View | undefined;
-  /** News for the store, applied to its state at the next exchange (store clock). */
+  /** News for the store, applied to its state at the next exchange (this process's clock). */
   private limitedAt: number | null = null;
-  private throttles: Array<{ at: number; pauseMs: number }> = [];
+  /** 429s: when answered, the pause asked for, and when the refused request was sent. */
+  private throttles: Array<{ at: number; pauseMs: number; sentAt: number }> = [];
+  /** Send times of requests Devin admitted, for the controller's estimate of its limit. */
+  private delivered: number[] = [];
   private storeDownUntil = 0;
   private lastInfo: BudgetInfo | undefined;
   /** Ends the pump's current sleep. */
@@ -152,12 +156,14 @@ export class RequestLimiter {
       this.release();
       throw err;
     }
+    // The request leaves now: what Devin admitted is counted by when it was sent.
+    const sentAt = this.now();
     let released = false;
     return (feedback) => {
       if (released) return;
       released = true;
       this.release();
-      if (feedback) this.feedback(feedback, limited);
+      if (feedback) this.feedback(feedback, limited, sentAt);
     };
   }
 
@@ -344,12 +350,14 @@ export class RequestLimiter {
     const base = view.state ?? this.seed(view) ?? this.freshState(now);
     // A copy: a 429 reported while this exchange is on its way is not in it, and must stay news.
     const throttles = [...this.throttles];
+    const delivered = this.delivered;
+    this.delivered = [];
     const limitedAt = this.limitedAt;
     let next = base;
     if (this.adaptive && limitedAt !== null) {
       next = onSuccess(next, this.settings as RateSettings, limitedAt + view.offset, true);
     }
-    for (const t of throttles) next = this.throttled(next, t.at + view.offset, t.pauseMs);
+    next = this.applyNews(next, throttles, delivered, view.offset);
     const update = next !== base || view.state === null ? { version: view.version, state: next } : undefined;
     let reply: BudgetReply;
     try {
@@ -357,6 +365,8 @@ export class RequestLimiter {
         store.exchange({ want, burstMs: this.burstMs, ...(update ? { update } : {}) }),
       );
     } catch (err) {
+      // Not stored: the admitted requests are news again (a 429 of theirs may come next).
+      this.delivered = delivered.concat(this.delivered);
       if (store === this.fallback) return undefined;
       // Requests go on under this process's copy of the budget, from the last state seen, and the
       // shared store is tried again in a while.
@@ -373,6 +383,9 @@ export class RequestLimiter {
       this.throttles = this.throttles.filter((t) => !throttles.includes(t));
       if (this.limitedAt === limitedAt) this.limitedAt = null;
     }
+    // Admitted requests are forgotten once any store has counted them, unlike the rest: counted
+    // twice (the fallback, then Redis) they would raise the estimate, while lost they only lower it.
+    if (update && !reply.stored) this.delivered = delivered.concat(this.delivered);
     view.version = reply.version;
     view.state = reply.state;
     this.current = view;
@@ -409,9 +422,41 @@ export class RequestLimiter {
     return this.adaptive ? state : { ...state, rate: s.ceiling, base: s.ceiling };
   }
 
-  private throttled(state: RateState, at: number, pauseMs: number): RateState {
+  /**
+   * This process's news applied to a state, in the order the requests were sent: an admitted
+   * request sent before a 429's belongs to the interval that 429 ends, one sent after to the next.
+   */
+  private applyNews(
+    state: RateState,
+    throttles: ReadonlyArray<{ at: number; pauseMs: number; sentAt: number }>,
+    delivered: readonly number[],
+    offset: number,
+  ): RateState {
     const s = this.settings as RateSettings;
-    if (this.adaptive) return onThrottle(state, s, at, pauseMs);
+    const count = (st: RateState, sent: readonly number[]) =>
+      this.adaptive && sent.length > 0
+        ? onDelivered(
+            st,
+            s,
+            sent.map((d) => d + offset),
+          )
+        : st;
+    let st = state;
+    let rest = delivered;
+    for (const t of [...throttles].sort((a, b) => a.sentAt - b.sentAt)) {
+      st = count(
+        st,
+        rest.filter((d) => d <= t.sentAt),
+      );
+      rest = rest.filter((d) => d > t.sentAt);
+      st = this.throttled(st, t.at + offset, t.pauseMs, t.sentAt + offset);
+    }
+    return count(st, rest);
+  }
+
+  private throttled(state: RateState, at: number, pauseMs: number, sentAt: number): RateState {
+    const s = this.settings as RateSettings;
+    if (this.adaptive) return onThrottle(state, s, at, pauseMs, sentAt);
     // Fixed: the pause is shared, the rate stays.
     const pausedUntil = Math.max(state.pausedUntil, at + Math.min(Math.max(0, pauseMs), s.maxPauseMs));
     return { ...state, rate: s.ceiling, pausedUntil };
@@ -419,13 +464,15 @@ export class RequestLimiter {
 
   // ---- feedback ---------------------------------------------------------------------------------
 
-  private feedback(f: Feedback, limited: boolean): void {
+  private feedback(f: Feedback, limited: boolean, sentAt: number): void {
     if (!this.settings) {
       if (f.kind === 'throttled') this.pause(this.now() + f.pauseMs);
       return;
     }
     if (f.kind === 'ok') {
-      if (limited && this.adaptive) this.limitedAt = this.now();
+      if (!this.adaptive) return;
+      if (limited) this.limitedAt = this.now();
+      this.delivered.push(sentAt);
       return;
     }
     // This process stops at once; the store (and so every replica) at the next exchange, which
@@ -433,7 +480,7 @@ export class RequestLimiter {
     const pauseMs = Math.min(Math.max(0, f.pauseMs), (this.settings as RateSettings).maxPauseMs);
     this.pause(this.now() + pauseMs);
     this.tokens = 0;
-    this.throttles.push({ at: this.now(), pauseMs });
+    this.throttles.push({ at: this.now(), pauseMs, sentAt });
     this.wake?.();
     this.pump();
   }

@@ -49,7 +49,7 @@ at = math.max(at, now)
 local granted = 0
 local wait = 0
 if now < paused then
-  tokens = 0
+  tokens = 1
   at = paused
   wait = paused - now
 else
@@ -132,23 +132,43 @@ function parseReply(raw: unknown): BudgetReply {
 
 const NUMBER_FIELDS = ['rate', 'base', 'clockMs', 'lastMs', 'pausedUntil', 'quietUntil', 'cuts'] as const;
 
-/** A stored state, checked field by field: Redis is shared, and a bad value must not become a rate. */
+/**
+ * A stored state, checked field by field: Redis is shared, and a bad value must not become a rate.
+ * The fields of the delivered-rate estimate may be missing (a state an older idsync wrote during a
+ * rolling upgrade): they start empty, which only means the next 429's estimate counts from now.
+ */
 function parseState(v: unknown): RateState | null {
   if (typeof v !== 'object' || v === null) return null;
   const o = v as Record<string, unknown>;
-  for (const k of NUMBER_FIELDS) if (typeof o[k] !== 'number' || !Number.isFinite(o[k])) return null;
+  for (const k of NUMBER_FIELDS) if (!finite(o[k])) return null;
   if (!(typeof o.wmax === 'number' || o.wmax === null)) return null;
   if (!((o.rate as number) > 0)) return null;
+  const lastMs = o.lastMs as number;
+  const bins = Array.isArray(o.bins) && o.bins.every((b) => finite(b) && b >= 0) ? (o.bins as number[]) : [];
   return {
     rate: o.rate as number,
     wmax: o.wmax as number | null,
+    confidence: o.confidence === 'measured' || o.confidence === 'guess' ? o.confidence : 'prior',
     base: o.base as number,
     clockMs: o.clockMs as number,
-    lastMs: o.lastMs as number,
+    lastMs,
     pausedUntil: o.pausedUntil as number,
     quietUntil: o.quietUntil as number,
     cuts: o.cuts as number,
+    markMs: finite(o.markMs) ? o.markMs : null,
+    delivered: finite(o.delivered) && o.delivered >= 0 ? o.delivered : 0,
+    fromMs: finite(o.fromMs) ? o.fromMs : lastMs,
+    bins: finite(o.binsEnd) ? bins : [],
+    binsEnd: finite(o.binsEnd) ? o.binsEnd : 0,
+    estFromMs: finite(o.estFromMs) ? o.estFromMs : 0,
+    estMs: finite(o.estMs) && o.estMs >= 0 ? o.estMs : 0,
+    lo: finite(o.lo) && finite(o.hi) && o.lo >= 0 && o.hi >= o.lo ? o.lo : 0,
+    hi: finite(o.lo) && finite(o.hi) && o.lo >= 0 && o.hi >= o.lo ? o.hi : 0,
   };
+}
+
+function finite(x: unknown): x is number {
+  return typeof x === 'number' && Number.isFinite(x);
 }
 
 export class SharedBudgetError extends Error {

@@ -130,8 +130,9 @@ describe('a budget shared through Redis', () => {
     // B had at most one lease of tokens in hand when A's news reached Redis.
     expect(duringPause).toBeLessThanOrEqual(4);
     expect(justBefore).toBeGreaterThan(8);
-    // The rate was cut for both: B sends less after the pause than before it.
-    expect(justAfter).toBeLessThan(justBefore * 0.75);
+    // The rate was cut for both: B sends less after the pause than before it. (How much less is the
+    // controller's estimate from what went through, under the rate before: not a fixed share.)
+    expect(justAfter).toBeLessThan(justBefore);
     expect(b.budget().cuts).toBe(1);
     expect(b.budget().rate).toBeLessThan(before);
   });
