@@ -64,24 +64,45 @@ export function changedSubjects(before: DesiredDigests, after: DesiredDigests): 
 
 /**
  * Keys of `a` and `b` whose values differ or that only one holds. Two runs over the same directory
- * list most subjects in the same order, so both maps are walked side by side while their keys
- * agree (no hash lookups: 100,000 of them into maps this size cost more than the rest of the
- * comparison); from the first disagreement on, the rest is compared by lookup.
+ * list subjects in nearly the same order (a new user is one more key somewhere in the middle), so
+ * both maps are walked side by side: equal keys are compared at once, and a key out of step waits
+ * in a small map until the other side reaches it. Hash lookups into maps of 100,000 keys, which
+ * cost more than all the rest, are only made in those small maps.
  */
 function diffInto(a: Map<string, string>, b: Map<string, string>, into: Set<string>): void {
+  const waitingA = new Map<string, string>();
+  const waitingB = new Map<string, string>();
   const ia = a.entries();
   const ib = b.entries();
-  let matched = 0;
   for (;;) {
     const x = ia.next();
     const y = ib.next();
-    if (x.done || y.done || x.value[0] !== y.value[0]) break;
-    if (x.value[1] !== y.value[1]) into.add(x.value[0]);
-    matched++;
+    if (x.done && y.done) break;
+    if (!x.done && !y.done && x.value[0] === y.value[0]) {
+      if (x.value[1] !== y.value[1]) into.add(x.value[0]);
+      continue;
+    }
+    if (!x.done) meet(x.value[0], x.value[1], waitingB, waitingA, into);
+    if (!y.done) meet(y.value[0], y.value[1], waitingA, waitingB, into);
   }
-  if (matched === a.size && matched === b.size) return;
-  let i = 0;
-  for (const [k, v] of a) if (i++ >= matched && b.get(k) !== v) into.add(k);
-  i = 0;
-  for (const k of b.keys()) if (i++ >= matched && !a.has(k)) into.add(k);
+  // Keys only one side holds.
+  for (const k of waitingA.keys()) into.add(k);
+  for (const k of waitingB.keys()) into.add(k);
+}
+
+/** A key out of step: compared with the other side's if that one passed it already, else kept. */
+function meet(
+  key: string,
+  value: string,
+  other: Map<string, string>,
+  mine: Map<string, string>,
+  into: Set<string>,
+): void {
+  const seen = other.get(key);
+  if (seen === undefined) {
+    mine.set(key, value);
+    return;
+  }
+  other.delete(key);
+  if (seen !== value) into.add(key);
 }

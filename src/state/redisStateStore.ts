@@ -177,9 +177,10 @@ export class RedisStateStore implements StateStore {
     const token = randomUUID();
     const text = JSON.stringify(run);
     await execOrThrow(this.redis.multi().set(this.keys.lastRun, text).set(this.keys.lastRunVersion, token));
-    // Kept as written (a copy: the caller's object is its own): this process's next run need not
-    // read back and parse what it has just written.
-    this.last = { token, run: this.parseLastRun(text) };
+    // Kept as written: this process's next run need not read back and parse what it has just
+    // written. The very object, not a copy (parsing the text back costs as much as reading it):
+    // the caller builds it for this call and nobody changes a recorded run.
+    this.last = { token, run };
   }
 
   /** True when nothing has been recorded: what import/export check before overwriting. */

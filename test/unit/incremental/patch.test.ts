@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromCompact, toCompact } from '../../../src/daemon/devinCache.js';
 import { changedSubjects } from '../../../src/incremental/digest.js';
@@ -150,5 +151,43 @@ describe('digests', () => {
     const changed = changedSubjects(before, after);
     expect([...changed.users].sort()).toEqual(['a', 'b', 'c']);
     expect(changed.groups.size).toBe(0);
+  });
+});
+
+describe('changedSubjects, against the plain definition', () => {
+  // The side-by-side walk must say exactly what comparing every key by lookup says, whatever the
+  // two orders: the same order, a key inserted or dropped in the middle, or shuffled throughout.
+  const plain = (a: Map<string, string>, b: Map<string, string>) => {
+    const out = new Set<string>();
+    for (const [k, v] of a) if (b.get(k) !== v) out.add(k);
+    for (const k of b.keys()) if (!a.has(k)) out.add(k);
+    return [...out].sort();
+  };
+  const entries = fc.uniqueArray(
+    fc.tuple(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'), fc.constantFrom('x', 'y')),
+    {
+      selector: ([k]) => k,
+      maxLength: 8,
+    },
+  );
+  it('gives the same keys for any two maps', () => {
+    fc.assert(
+      fc.property(entries, entries, fc.boolean(), (x, y, aligned) => {
+        // Half the cases start from one order and edit it, as two runs over one directory do.
+        const b = aligned
+          ? [...x.filter(([k]) => y.some(([j]) => j === k)), ...y.filter(([k]) => !x.some(([j]) => j === k))]
+          : y;
+        const before = new Map(x);
+        const after = new Map(
+          b.map(([k, v], i) => [k, i % 3 === 0 ? v : (before.get(k) ?? v)] as [string, string]),
+        );
+        const got = changedSubjects(
+          { users: before, groups: new Map() },
+          { users: after, groups: new Map() },
+        );
+        expect([...got.users].sort()).toEqual(plain(before, after));
+      }),
+      { numRuns: 500 },
+    );
   });
 });
