@@ -30,22 +30,56 @@ export function addSubjects(into: Subjects, more: Subjects): Subjects {
 }
 
 function roles(entRoleId: string | null, orgRoles: Map<string, { role: { id: string } }>): string {
-  const head = `${entRoleId ?? ''}|`;
-  // Most users hold one org role or none: no array to sort for them (this runs for every user of
-  // the directory at every run).
-  if (orgRoles.size === 0) return head;
-  if (orgRoles.size === 1) {
-    for (const [orgId, grant] of orgRoles) return `${head}${orgId}=${grant.role.id}`;
-  }
   const orgs: string[] = [];
   for (const [orgId, grant] of orgRoles) orgs.push(`${orgId}=${grant.role.id}`);
   orgs.sort();
-  return head + orgs.join(',');
+  return `${entRoleId ?? ''}|${orgs.join(',')}`;
+}
+
+/**
+ * A user's digest, shared by every user with the same roles: most users hold one of a few
+ * combinations (no org role, or one), so those are looked up in small maps keyed by the role and
+ * org ids instead of built as a new string per user of the directory at every run. Equal digests
+ * are then the same string, which the comparison with the last run's checks fastest.
+ */
+function userDigests(): (entRoleId: string, orgRoles: Map<string, { role: { id: string } }>) => string {
+  const none = new Map<string, string>();
+  const one = new Map<string, Map<string, Map<string, string>>>();
+  return (entRoleId, orgRoles) => {
+    if (orgRoles.size === 0) {
+      let d = none.get(entRoleId);
+      if (d === undefined) {
+        d = roles(entRoleId, orgRoles);
+        none.set(entRoleId, d);
+      }
+      return d;
+    }
+    if (orgRoles.size > 1) return roles(entRoleId, orgRoles);
+    const [[orgId, grant]] = orgRoles as unknown as [[string, { role: { id: string } }]];
+    let byOrg = one.get(entRoleId);
+    if (!byOrg) {
+      byOrg = new Map();
+      one.set(entRoleId, byOrg);
+    }
+    let byRole = byOrg.get(orgId);
+    if (!byRole) {
+      byRole = new Map();
+      byOrg.set(orgId, byRole);
+    }
+    let d = byRole.get(grant.role.id);
+    if (d === undefined) {
+      d = roles(entRoleId, orgRoles);
+      byRole.set(grant.role.id, d);
+    }
+    return d;
+  };
 }
 
 export function digestDesired(desired: DesiredState): DesiredDigests {
   const users = new Map<string, string>();
-  for (const [key, user] of desired.users) users.set(key, roles(user.enterpriseRole.role.id, user.orgRoles));
+  const digestOf = userDigests();
+  for (const [key, user] of desired.users)
+    users.set(key, digestOf(user.enterpriseRole.role.id, user.orgRoles));
   for (const key of desired.frozenEmails) users.set(key, `~${users.get(key) ?? ''}`);
   const groups = new Map<string, string>();
   for (const [name, group] of desired.groups) {

@@ -367,16 +367,18 @@ function grantUser(
   if (!entry) {
     // A user's first grant, the common case: built without comparing roles (but for one mapping
     // naming an org twice).
+    // One reasons array for all of them: pick() never changes one in place, it copies.
+    const reasons = [why];
     const orgRoles = new Map<string, UserGrant & { org: OrgRef }>();
     for (const { org, role } of m.orgs) {
       const current = orgRoles.get(org.id);
-      const grant = current ? pick(resolver, current, role, why) : { role, reasons: [why] };
+      const grant = current ? pick(resolver, current, role, why) : { role, reasons };
       orgRoles.set(org.id, { org, role: grant.role, reasons: grant.reasons });
     }
     users.set(key, {
       email: email.trim(),
       name: user.name,
-      enterpriseRole: { role: enterpriseRole, reasons: [why] },
+      enterpriseRole: { role: enterpriseRole, reasons },
       orgRoles,
     });
     return;
