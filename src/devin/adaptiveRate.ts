@@ -26,6 +26,13 @@
 //   between the two corrects it. If it is smaller the estimate is too low, which costs throughput,
 //   not 429s, until a probe finds more.
 //
+// What is taken from Devin, which documents none of it, is the safest reading. Retry-After means
+// "not before": every caller waits it out, then one request goes and the rate resumes, with no
+// burst of what Devin may have refilled meanwhile (it never said it would). It is not read as a
+// hint of the rate: a whole-second value says little, and another server may send the time to the
+// end of a quota window. The burst is assumed only where no 429 bounds it (the first one), and
+// the budget's own bucket holds a fifth of a second, so that Devin sees the rate we chose.
+//
 // Growth is measured in time during which the budget was what held requests back ("limited"):
 // a client that sends less than its budget allows learns nothing about the limit, so its rate must
 // not climb (TCP's congestion-window validation, RFC 7661), or a later burst would meet Devin at a
