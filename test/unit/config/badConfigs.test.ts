@@ -138,7 +138,7 @@ const cases: Case[] = [
     expected: [
       '9:24: source.watch.intervalMs: expected at least 100 (ms between two polls), found 10',
       '9:40: source.watch.debounceMs: expected a number >= 0, found -1',
-      '9:44: source.watch.every: unknown key "every"; expected one of: enabled, intervalMs, debounceMs, fullReadEvery',
+      '9:44: source.watch.every: unknown key "every"; expected one of: enabled, intervalMs, debounceMs, fullReadEvery, push',
     ],
   },
   {
