@@ -10,9 +10,10 @@ import { loadConfig } from '../../src/config/index.js';
 import { type Daemon, startDaemon } from '../../src/daemon/daemon.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { generateSeed, type RunningSimulator, startSimulator } from '../../src/simulator/index.js';
+import { companyLdif } from '../support/companyLdif.js';
 import { spawnIdsync, stopProcess, TOKEN, waitFor } from '../support/daemonRig.js';
 import { freePort, startRedis, type TestRedis } from '../support/redis.js';
-import { ldifEntry, type Slapd, startSlapd } from '../support/slapd.js';
+import { type Slapd, startSlapd } from '../support/slapd.js';
 
 const SUFFIX = 'dc=example,dc=com';
 const PEOPLE = `ou=people,${SUFFIX}`;
@@ -26,31 +27,13 @@ const person = (uid: string) => `uid=${uid},${PEOPLE}`;
 const email = (uid: string) => `${uid}@corp.example`;
 
 function preload(): string {
-  const out = ['people', 'groups', 'system'].map((ou) =>
-    ldifEntry(`ou=${ou},${SUFFIX}`, { objectClass: ['top', 'organizationalUnit'], ou }),
-  );
-  out.push(
-    ldifEntry(READER, {
-      objectClass: ['top', 'account', 'simpleSecurityObject'],
-      uid: 'idsync',
-      userPassword: READER_PW,
-    }),
-  );
-  for (const uid of PEOPLE_UIDS)
-    out.push(
-      ldifEntry(person(uid), {
-        objectClass: ['top', 'inetOrgPerson'],
-        uid,
-        cn: uid,
-        sn: uid,
-        displayName: uid,
-        mail: email(uid),
-      }),
-    );
-  out.push(
-    ldifEntry(ENG, { objectClass: ['top', 'groupOfNames'], cn: 'devin-eng', member: person('alice') }),
-  );
-  return out.join('');
+  return companyLdif({
+    suffix: SUFFIX,
+    accounts: [{ dn: READER, pw: READER_PW }],
+    uids: PEOPLE_UIDS,
+    personExtra: (uid) => ({ displayName: uid }),
+    groups: [{ dn: ENG, cn: 'devin-eng', members: [person('alice')] }],
+  });
 }
 
 let redis: TestRedis;

@@ -4,6 +4,7 @@
 // not show, falls back to a full read; so do a failure mid-read and another server answering.
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { companyLdif } from '../support/companyLdif.js';
 import { type IncrementalRig, normalised, startIncrementalRig } from '../support/incrementalRig.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { ldifEntry, type Slapd, startSlapd } from '../support/slapd.js';
@@ -20,41 +21,24 @@ const person = (uid: string) => `uid=${uid},${PEOPLE}`;
 const UIDS = Array.from({ length: 20 }, (_, i) => `user${String(i).padStart(2, '0')}`);
 
 function preload(): string {
-  const out: string[] = [];
-  for (const ou of ['people', 'groups', 'system', 'elsewhere'])
-    out.push(ldifEntry(`ou=${ou},${SUFFIX}`, { objectClass: ['top', 'organizationalUnit'], ou }));
-  out.push(
-    ldifEntry(READER, {
-      objectClass: ['top', 'account', 'simpleSecurityObject'],
-      uid: 'reader',
-      userPassword: READER_PW,
-    }),
-  );
-  for (const uid of UIDS)
-    out.push(
-      ldifEntry(person(uid), {
-        objectClass: ['top', 'inetOrgPerson'],
-        uid,
-        cn: uid,
-        sn: uid,
-        mail: `${uid}@corp.example`,
-      }),
-    );
-  out.push(
-    ldifEntry(ENG, {
-      objectClass: ['top', 'groupOfNames'],
-      cn: 'devin-eng',
-      member: [person('user00'), person('user01'), person('user02'), OPS],
-    }),
-    ldifEntry(OPS, { objectClass: ['top', 'groupOfNames'], cn: 'devin-ops', member: [person('user03')] }),
+  return (
+    companyLdif({
+      suffix: SUFFIX,
+      ous: ['people', 'groups', 'system', 'elsewhere'],
+      accounts: [{ dn: READER, pw: READER_PW }],
+      uids: UIDS,
+      groups: [
+        { dn: ENG, cn: 'devin-eng', members: [person('user00'), person('user01'), person('user02'), OPS] },
+        { dn: OPS, cn: 'devin-ops', members: [person('user03')] },
+      ],
+    }) +
     ldifEntry(`cn=posix,${GROUPS}`, {
       objectClass: ['top', 'posixGroup'],
       cn: 'posix',
       gidNumber: '5000',
       memberUid: ['user04', 'user05'],
-    }),
+    })
   );
-  return out.join('');
 }
 
 let redisServer: TestRedis;

@@ -20,9 +20,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fullReconcileKey } from '../../src/daemon/fullReconcile.js';
 import { watchKeys } from '../../src/daemon/watermark.js';
 import { probeLdap } from '../../src/directory/ldap/probe.js';
+import { addMemberLdif, companyLdif, retitleLdif } from '../support/companyLdif.js';
 import { waitFor } from '../support/daemonRig.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { freePort, ldifEntry, run, type Slapd, startSlapd } from '../support/slapd.js';
+import { freePort, run, type Slapd, startSlapd } from '../support/slapd.js';
 import { startWatch, type Watch } from '../support/watchRig.js';
 
 const SUFFIX = 'dc=example,dc=com';
@@ -41,35 +42,19 @@ const UIDS = Array.from({ length: 130 }, (_, i) => `user${String(i).padStart(3, 
 const ACLS = [`to attrs=entryCSN by dn.exact="${TS_WATCHER}" none by * break`];
 
 function preload(): string {
-  const out: string[] = [];
-  for (const ou of ['people', 'groups', 'system'])
-    out.push(ldifEntry(`ou=${ou},${SUFFIX}`, { objectClass: ['top', 'organizationalUnit'], ou }));
-  for (const [dn, uid, pw] of [
-    [WATCHER, 'watcher', WATCHER_PW],
-    [TS_WATCHER, 'watcher-ts', TS_WATCHER_PW],
-  ] as const)
-    out.push(
-      ldifEntry(dn, { objectClass: ['top', 'account', 'simpleSecurityObject'], uid, userPassword: pw }),
-    );
-  for (const uid of UIDS)
-    out.push(
-      ldifEntry(person(uid), {
-        objectClass: ['top', 'inetOrgPerson'],
-        uid,
-        cn: uid,
-        sn: uid,
-        mail: `${uid}@corp.example`,
-      }),
-    );
-  out.push(
-    ldifEntry(ENG, { objectClass: ['top', 'groupOfNames'], cn: 'devin-eng', member: person('user000') }),
-  );
-  return out.join('');
+  return companyLdif({
+    suffix: SUFFIX,
+    accounts: [
+      { dn: WATCHER, pw: WATCHER_PW },
+      { dn: TS_WATCHER, pw: TS_WATCHER_PW },
+    ],
+    uids: UIDS,
+    groups: [{ dn: ENG, cn: 'devin-eng', members: [person('user000')] }],
+  });
 }
 
-const addMember = (uid: string) => `dn: ${ENG}\nchangetype: modify\nadd: member\nmember: ${person(uid)}\n\n`;
-const retitle = (uid: string, title: string) =>
-  `dn: ${person(uid)}\nchangetype: modify\nreplace: title\ntitle: ${title}\n\n`;
+const addMember = (uid: string) => addMemberLdif(ENG, person(uid));
+const retitle = (uid: string, title: string) => retitleLdif(person(uid), title);
 
 let redisServer: TestRedis;
 let redis: Redis;

@@ -16,9 +16,10 @@ import { watchKeys } from '../../src/daemon/watermark.js';
 import { ChangeListener, type PushState } from '../../src/directory/ldap/notify.js';
 import { resolveSettings } from '../../src/directory/ldap/profiles.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { addMemberLdif, companyLdif, retitleLdif } from '../support/companyLdif.js';
 import { waitFor } from '../support/daemonRig.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { ldifEntry, type Slapd, startSlapd } from '../support/slapd.js';
+import { type Slapd, startSlapd } from '../support/slapd.js';
 import { startWatch, type Watch } from '../support/watchRig.js';
 
 const SUFFIX = 'dc=example,dc=com';
@@ -34,35 +35,16 @@ const INTERVAL_MS = 60_000;
 const SOON_MS = 3_000;
 
 function preload(): string {
-  const out: string[] = [];
-  for (const ou of ['people', 'groups', 'system'])
-    out.push(ldifEntry(`ou=${ou},${SUFFIX}`, { objectClass: ['top', 'organizationalUnit'], ou }));
-  out.push(
-    ldifEntry(WATCHER, {
-      objectClass: ['top', 'account', 'simpleSecurityObject'],
-      uid: 'watcher',
-      userPassword: WATCHER_PW,
-    }),
-  );
-  for (const uid of UIDS)
-    out.push(
-      ldifEntry(person(uid), {
-        objectClass: ['top', 'inetOrgPerson'],
-        uid,
-        cn: uid,
-        sn: uid,
-        mail: `${uid}@corp.example`,
-      }),
-    );
-  out.push(
-    ldifEntry(ENG, { objectClass: ['top', 'groupOfNames'], cn: 'devin-eng', member: person('user000') }),
-  );
-  return out.join('');
+  return companyLdif({
+    suffix: SUFFIX,
+    accounts: [{ dn: WATCHER, pw: WATCHER_PW }],
+    uids: UIDS,
+    groups: [{ dn: ENG, cn: 'devin-eng', members: [person('user000')] }],
+  });
 }
 
-const addMember = (uid: string) => `dn: ${ENG}\nchangetype: modify\nadd: member\nmember: ${person(uid)}\n\n`;
-const retitle = (uid: string, title: string) =>
-  `dn: ${person(uid)}\nchangetype: modify\nreplace: title\ntitle: ${title}\n\n`;
+const addMember = (uid: string) => addMemberLdif(ENG, person(uid));
+const retitle = (uid: string, title: string) => retitleLdif(person(uid), title);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let redisServer: TestRedis;
