@@ -110,7 +110,14 @@ export async function planIncremental(input: IncrementalInput): Promise<Incremen
       if (w.code === 'deprovision-report' && w.subject) wanted.users.add(w.subject);
     // Whether a removal or demotion may go ahead depends on who else is an enterprise admin (the
     // last admin is never removed): those users must be as Devin says now, not as the copy does.
-    if (touched.some((op) => op.kind === 'removeUser' || op.kind === 'setUserEnterpriseRole')) {
+    // That holds too when the rule already kept someone back: the copy may call them the last
+    // admin when Devin no longer does, and the removal it held back is one a full read would plan
+    // (and, say, hold for approval with everything else).
+    const keptAsLastAdmin = plan.warnings.some((w) => w.code === 'last-admin');
+    if (
+      keptAsLastAdmin ||
+      touched.some((op) => op.kind === 'removeUser' || op.kind === 'setUserEnterpriseRole')
+    ) {
       for (const key of possibleAdmins(devin)) wanted.users.add(key);
     }
     const missing = minus(wanted, read);

@@ -25,7 +25,14 @@ import {
 } from '../../../src/reconcile/index.js';
 import { emailKey, type OwnershipLedger } from '../../../src/state/ledger.js';
 import { applyOps } from '../../support/devinModel.js';
-import { directoryArb, ENTERPRISE_ROLES, ORG_ROLES, ORGS, worldArb } from '../../support/reconcileWorld.js';
+import {
+  baseDevin,
+  directoryArb,
+  ENTERPRISE_ROLES,
+  ORG_ROLES,
+  ORGS,
+  worldArb,
+} from '../../support/reconcileWorld.js';
 
 /** What readDevinSubjects returns, read from the true state. */
 function modelReader(
@@ -134,7 +141,8 @@ function applied(d: Daemon, plan: Plan): Daemon {
 }
 
 const sortOps = (ops: readonly Op[]) => [...ops].sort((a, b) => (a.key < b.key ? -1 : 1));
-const RUNS = { numRuns: 300 };
+// PROPERTY_RUNS=5000 npx vitest run … searches longer, by hand.
+const RUNS = { numRuns: Number(process.env.PROPERTY_RUNS ?? 300) };
 
 describe('incremental planning', () => {
   it('plans exactly what a full read plans, whenever the copy is exact but for what it marks dirty', async () => {
@@ -203,5 +211,78 @@ describe('incremental planning', () => {
       }),
       RUNS,
     );
+  });
+
+  // Found by the second property (seed -1737385602): the copy still called a user the last
+  // enterprise admin after someone else demoted them, so the last-admin rule kept them out of the
+  // plan, they were never read again, and the plan let a group removal through that the full
+  // plan held for approval with the user's removal.
+  it('reads again the user the copy keeps back as the last admin', async () => {
+    const policy: SyncPolicy = {
+      mappings: [{ group: { name: 'devin-g0' }, idpGroupName: '{name}', orgs: [], provisionUsers: false }],
+      scope: {
+        emailDomains: [],
+        protectedUsers: [],
+        groupNamePattern: '*',
+        deprovision: 'remove',
+        adopt: 'all',
+      },
+      rolePrecedence: [],
+      guardrails: {
+        maxUserRemovals: 25,
+        maxUserRemovalPercent: 10,
+        maxGroupRemovals: 5,
+        maxSourceShrinkPercent: 20,
+        maxGroupShrinkPercent: 50,
+      },
+    };
+    const directory: DirectorySnapshot = {
+      source: 'test',
+      readAt: 't',
+      users: [],
+      groups: [{ id: 'g0', name: 'devin-g0', memberUserIds: [], memberGroupIds: [] }],
+      complete: true,
+      incompleteReasons: [],
+      warnings: [],
+    };
+    const user = (enterpriseRoleId: string): DevinUser => ({
+      id: 'user-u0',
+      email: 'u0@corp.example',
+      name: 'u0',
+      enterpriseRoleId,
+      orgRoles: { 'org-a': 'org_admin' },
+    });
+    const devin = (u: DevinUser): DevinSnapshot => ({
+      ...baseDevin(),
+      users: [u],
+      registeredGroups: ['devin-old'],
+      groupRoles: [],
+    });
+    const ledger: OwnershipLedger = {
+      version: 1,
+      users: ['u0@corp.example'],
+      groups: ['devin-old'],
+      groupRoles: [],
+    };
+    const copy = devin(user('account_admin'));
+    const truth = devin(user('account_member'));
+    const desired = desiredState(policy, directory, copy);
+    const r = await planIncremental({
+      policy,
+      directory,
+      ledger,
+      copy,
+      fullReadAt: 't',
+      dirty: emptySubjects(),
+      lastDigests: digestDesired(desired),
+      read: modelReader(() => truth, { users: 0, groups: 0 }),
+      maxSubjects: Number.POSITIVE_INFINITY,
+    });
+    const full = planSync({ policy, directory, devin: truth, ledger });
+    expect(full.ops.map((o) => o.key)).toContain('removeUser/u0@corp.example');
+    expect(r.kind).toBe('planned');
+    if (r.kind !== 'planned') return;
+    expect(sortOps(r.plan.ops)).toEqual(sortOps(full.ops));
+    expect(r.plan.guardrails).toEqual(full.guardrails);
   });
 });
