@@ -122,6 +122,16 @@ export async function planIncremental(input: IncrementalInput): Promise<Incremen
     }
     const missing = minus(wanted, read);
     if (missing.users.size === 0 && (missing.groups.size === 0 || read.groups.size > 0)) {
+      // Still kept back with every admin the copy knows read again: someone may have become an
+      // admin behind the copy's back, and then the one kept back is not the last, a full read
+      // would plan their removal, and its guardrails might hold the whole plan. Only a full read
+      // knows every admin; the rule fires rarely (the directory removing the last admin).
+      if (keptAsLastAdmin) {
+        return {
+          kind: 'full-needed',
+          reason: 'the last-admin rule kept an enterprise admin back: every admin must be read from Devin',
+        };
+      }
       return { kind: 'planned', plan, devin, digests, reread: read };
     }
     if (round + 1 >= MAX_ROUNDS) {

@@ -162,9 +162,13 @@ describe('incremental planning', () => {
             read: modelReader(() => d.truth, calls),
             maxSubjects: Number.POSITIVE_INFINITY,
           });
-          expect(r.kind).toBe('planned');
-          if (r.kind !== 'planned') return;
           const full = planSync({ policy: world.policy, directory, devin: d.truth, ledger: d.ledger });
+          if (r.kind !== 'planned') {
+            // The one reason an exact copy still reads in full: only a full read knows every admin.
+            expect(r.reason).toMatch(/last-admin rule/);
+            expect(full.warnings.some((w) => w.code === 'last-admin')).toBe(true);
+            return;
+          }
           expect(r.plan.fingerprint).toBe(full.fingerprint);
           expect(sortOps(r.plan.ops)).toEqual(sortOps(full.ops));
           expect(sortOps(r.plan.held.map((h) => h.op))).toEqual(sortOps(full.held.map((h) => h.op)));
@@ -284,5 +288,69 @@ describe('incremental planning', () => {
     if (r.kind !== 'planned') return;
     expect(sortOps(r.plan.ops)).toEqual(sortOps(full.ops));
     expect(r.plan.guardrails).toEqual(full.guardrails);
+  });
+
+  // Found by the same property (seed 20624611): someone else made another user an admin behind the
+  // copy's back, so the copy's last admin was not the last, and the full plan removed them (and
+  // held the plan for approval). Only a full read knows every admin: the run reads in full.
+  it('reads Devin in full when the last-admin rule still keeps someone back', async () => {
+    const policy: SyncPolicy = {
+      mappings: [{ group: { name: 'devin-g0' }, idpGroupName: '{name}', orgs: [], provisionUsers: false }],
+      scope: {
+        emailDomains: ['corp.example'],
+        protectedUsers: [],
+        groupNamePattern: '*',
+        deprovision: 'remove',
+        adopt: 'matching',
+      },
+      rolePrecedence: [],
+      guardrails: {
+        maxUserRemovals: 25,
+        maxUserRemovalPercent: 10,
+        maxGroupRemovals: 5,
+        maxSourceShrinkPercent: 20,
+        maxGroupShrinkPercent: 50,
+      },
+    };
+    const directory: DirectorySnapshot = {
+      source: 'test',
+      readAt: 't',
+      users: [],
+      groups: [{ id: 'g0', name: 'devin-g0', memberUserIds: [], memberGroupIds: [] }],
+      complete: true,
+      incompleteReasons: [],
+      warnings: [],
+    };
+    const u = (id: string, email: string, enterpriseRoleId: string): DevinUser => ({
+      id,
+      email,
+      name: id,
+      enterpriseRoleId,
+      orgRoles: {},
+    });
+    const devin = (other: string): DevinSnapshot => ({
+      ...baseDevin(),
+      users: [u('leaver', 'u6@corp.example', 'account_admin'), u('other', 'x1@other.example', other)],
+      registeredGroups: [],
+      groupRoles: [],
+    });
+    const ledger: OwnershipLedger = { version: 1, users: ['u6@corp.example'], groups: [], groupRoles: [] };
+    const copy = devin('account_member');
+    const truth = devin('account_admin');
+    const r = await planIncremental({
+      policy,
+      directory,
+      ledger,
+      copy,
+      fullReadAt: 't',
+      dirty: emptySubjects(),
+      lastDigests: digestDesired(desiredState(policy, directory, copy)),
+      read: modelReader(() => truth, { users: 0, groups: 0 }),
+      maxSubjects: Number.POSITIVE_INFINITY,
+    });
+    expect(planSync({ policy, directory, devin: truth, ledger }).ops.map((o) => o.key)).toContain(
+      'removeUser/u6@corp.example',
+    );
+    expect(r).toEqual({ kind: 'full-needed', reason: expect.stringMatching(/last-admin rule/) });
   });
 });
