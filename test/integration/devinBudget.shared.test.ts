@@ -130,11 +130,13 @@ describe('a budget shared through Redis', () => {
     // B had at most one lease of tokens in hand when A's news reached Redis.
     expect(duringPause).toBeLessThanOrEqual(4);
     expect(justBefore).toBeGreaterThan(8);
-    // The rate was cut for both: B sends less after the pause than before it. (How much less is the
-    // controller's estimate from what went through, under the rate before: not a fixed share.)
-    expect(justAfter).toBeLessThan(justBefore);
+    // The rate was cut for both: the shared rate is lower, and B sends no faster after the pause
+    // than that rate allows (with one lease of tokens in hand). Not "fewer than in the second
+    // before": on a loaded machine B's own pace, not the budget, can set that figure. (How much
+    // lower is the controller's estimate from what went through: not a fixed share.)
     expect(b.budget().cuts).toBe(1);
     expect(b.budget().rate).toBeLessThan(before);
+    expect(justAfter).toBeLessThanOrEqual(Math.ceil(b.budget().rate) + 4);
   });
 
   it('requests go on under a local budget while Redis does not answer', async () => {
