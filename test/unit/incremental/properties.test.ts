@@ -18,6 +18,7 @@ import type { DevinSnapshot, DevinSubjectReader, DevinUser } from '../../../src/
 import { desiredState } from '../../../src/reconcile/desiredState.js';
 import {
   changesExistingAccess,
+  DEFAULT_GUARDRAILS,
   type Op,
   type Plan,
   planSync,
@@ -217,28 +218,19 @@ describe('incremental planning', () => {
     );
   });
 
-  // Found by the second property (seed -1737385602): the copy still called a user the last
-  // enterprise admin after someone else demoted them, so the last-admin rule kept them out of the
-  // plan, they were never read again, and the plan let a group removal through that the full
-  // plan held for approval with the user's removal.
-  it('reads again the user the copy keeps back as the last admin', async () => {
+  // The two cases the second property found about the last-admin rule: a directory that grants
+  // nobody, one mapped group, and a user idsync owns whom the copy and Devin see differently.
+  const lastAdminCase = async (
+    scope: Pick<SyncPolicy['scope'], 'emailDomains' | 'adopt'>,
+    copy: DevinSnapshot,
+    truth: DevinSnapshot,
+    ledger: OwnershipLedger,
+  ) => {
     const policy: SyncPolicy = {
       mappings: [{ group: { name: 'devin-g0' }, idpGroupName: '{name}', orgs: [], provisionUsers: false }],
-      scope: {
-        emailDomains: [],
-        protectedUsers: [],
-        groupNamePattern: '*',
-        deprovision: 'remove',
-        adopt: 'all',
-      },
+      scope: { protectedUsers: [], groupNamePattern: '*', deprovision: 'remove', ...scope },
       rolePrecedence: [],
-      guardrails: {
-        maxUserRemovals: 25,
-        maxUserRemovalPercent: 10,
-        maxGroupRemovals: 5,
-        maxSourceShrinkPercent: 20,
-        maxGroupShrinkPercent: 50,
-      },
+      guardrails: DEFAULT_GUARDRAILS,
     };
     const directory: DirectorySnapshot = {
       source: 'test',
@@ -249,94 +241,6 @@ describe('incremental planning', () => {
       incompleteReasons: [],
       warnings: [],
     };
-    const user = (enterpriseRoleId: string): DevinUser => ({
-      id: 'user-u0',
-      email: 'u0@corp.example',
-      name: 'u0',
-      enterpriseRoleId,
-      orgRoles: { 'org-a': 'org_admin' },
-    });
-    const devin = (u: DevinUser): DevinSnapshot => ({
-      ...baseDevin(),
-      users: [u],
-      registeredGroups: ['devin-old'],
-      groupRoles: [],
-    });
-    const ledger: OwnershipLedger = {
-      version: 1,
-      users: ['u0@corp.example'],
-      groups: ['devin-old'],
-      groupRoles: [],
-    };
-    const copy = devin(user('account_admin'));
-    const truth = devin(user('account_member'));
-    const desired = desiredState(policy, directory, copy);
-    const r = await planIncremental({
-      policy,
-      directory,
-      ledger,
-      copy,
-      fullReadAt: 't',
-      dirty: emptySubjects(),
-      lastDigests: digestDesired(desired),
-      read: modelReader(() => truth, { users: 0, groups: 0 }),
-      maxSubjects: Number.POSITIVE_INFINITY,
-    });
-    const full = planSync({ policy, directory, devin: truth, ledger });
-    expect(full.ops.map((o) => o.key)).toContain('removeUser/u0@corp.example');
-    expect(r.kind).toBe('planned');
-    if (r.kind !== 'planned') return;
-    expect(sortOps(r.plan.ops)).toEqual(sortOps(full.ops));
-    expect(r.plan.guardrails).toEqual(full.guardrails);
-  });
-
-  // Found by the same property (seed 20624611): someone else made another user an admin behind the
-  // copy's back, so the copy's last admin was not the last, and the full plan removed them (and
-  // held the plan for approval). Only a full read knows every admin: the run reads in full.
-  it('reads Devin in full when the last-admin rule still keeps someone back', async () => {
-    const policy: SyncPolicy = {
-      mappings: [{ group: { name: 'devin-g0' }, idpGroupName: '{name}', orgs: [], provisionUsers: false }],
-      scope: {
-        emailDomains: ['corp.example'],
-        protectedUsers: [],
-        groupNamePattern: '*',
-        deprovision: 'remove',
-        adopt: 'matching',
-      },
-      rolePrecedence: [],
-      guardrails: {
-        maxUserRemovals: 25,
-        maxUserRemovalPercent: 10,
-        maxGroupRemovals: 5,
-        maxSourceShrinkPercent: 20,
-        maxGroupShrinkPercent: 50,
-      },
-    };
-    const directory: DirectorySnapshot = {
-      source: 'test',
-      readAt: 't',
-      users: [],
-      groups: [{ id: 'g0', name: 'devin-g0', memberUserIds: [], memberGroupIds: [] }],
-      complete: true,
-      incompleteReasons: [],
-      warnings: [],
-    };
-    const u = (id: string, email: string, enterpriseRoleId: string): DevinUser => ({
-      id,
-      email,
-      name: id,
-      enterpriseRoleId,
-      orgRoles: {},
-    });
-    const devin = (other: string): DevinSnapshot => ({
-      ...baseDevin(),
-      users: [u('leaver', 'u6@corp.example', 'account_admin'), u('other', 'x1@other.example', other)],
-      registeredGroups: [],
-      groupRoles: [],
-    });
-    const ledger: OwnershipLedger = { version: 1, users: ['u6@corp.example'], groups: [], groupRoles: [] };
-    const copy = devin('account_member');
-    const truth = devin('account_admin');
     const r = await planIncremental({
       policy,
       directory,
@@ -348,9 +252,60 @@ describe('incremental planning', () => {
       read: modelReader(() => truth, { users: 0, groups: 0 }),
       maxSubjects: Number.POSITIVE_INFINITY,
     });
-    expect(planSync({ policy, directory, devin: truth, ledger }).ops.map((o) => o.key)).toContain(
-      'removeUser/u6@corp.example',
+    return { r, full: planSync({ policy, directory, devin: truth, ledger }) };
+  };
+  const devinOf = (users: DevinUser[], registeredGroups: string[] = []): DevinSnapshot => ({
+    ...baseDevin(),
+    users,
+    registeredGroups,
+    groupRoles: [],
+  });
+
+  // Found by the second property (seed -1737385602): the copy still called a user the last
+  // enterprise admin after someone else demoted them, so the last-admin rule kept them out of the
+  // plan, they were never read again, and the plan let a group removal through that the full
+  // plan held for approval with the user's removal.
+  it('reads again the user the copy keeps back as the last admin', async () => {
+    const user = (enterpriseRoleId: string): DevinUser => ({
+      id: 'user-u0',
+      email: 'u0@corp.example',
+      name: 'u0',
+      enterpriseRoleId,
+      orgRoles: { 'org-a': 'org_admin' },
+    });
+    const { r, full } = await lastAdminCase(
+      { emailDomains: [], adopt: 'all' },
+      devinOf([user('account_admin')], ['devin-old']),
+      devinOf([user('account_member')], ['devin-old']),
+      { version: 1, users: ['u0@corp.example'], groups: ['devin-old'], groupRoles: [] },
     );
+    expect(full.ops.map((o) => o.key)).toContain('removeUser/u0@corp.example');
+    expect(r.kind).toBe('planned');
+    if (r.kind !== 'planned') return;
+    expect(sortOps(r.plan.ops)).toEqual(sortOps(full.ops));
+    expect(r.plan.guardrails).toEqual(full.guardrails);
+  });
+
+  // Found by the same property (seed 20624611): someone else made another user an admin behind the
+  // copy's back, so the copy's last admin was not the last, and the full plan removed them (and
+  // held the plan for approval). Only a full read knows every admin: the run reads in full.
+  it('reads Devin in full when the last-admin rule still keeps someone back', async () => {
+    const u = (id: string, email: string, enterpriseRoleId: string): DevinUser => ({
+      id,
+      email,
+      name: id,
+      enterpriseRoleId,
+      orgRoles: {},
+    });
+    const devin = (other: string) =>
+      devinOf([u('leaver', 'u6@corp.example', 'account_admin'), u('other', 'x1@other.example', other)]);
+    const { r, full } = await lastAdminCase(
+      { emailDomains: ['corp.example'], adopt: 'matching' },
+      devin('account_member'),
+      devin('account_admin'),
+      { version: 1, users: ['u6@corp.example'], groups: [], groupRoles: [] },
+    );
+    expect(full.ops.map((o) => o.key)).toContain('removeUser/u6@corp.example');
     expect(r).toEqual({ kind: 'full-needed', reason: expect.stringMatching(/last-admin rule/) });
   });
 });
